@@ -1,0 +1,2 @@
+/** The flotilla command line. */
+export { main } from './main.js';

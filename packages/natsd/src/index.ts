@@ -1,0 +1,3 @@
+/** Runs Debian's nats-server for Flotilla: loopback only, with generated credentials (ARCHITECTURE §6). */
+export * from './credentials.js';
+export * from './server.js';

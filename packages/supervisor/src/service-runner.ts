@@ -1,0 +1,92 @@
+/** One supervised service process: start, watch, restart with back-off, stop. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { notFound } from '@flotilla/api';
+import type { Logger } from '@flotilla/log';
+
+/** The entry point of a service: `services/<name>/dist/main.js` in this checkout. */
+export function serviceEntry(name: string): string {
+  const base = process.env.FLOTILLA_SERVICES_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../services');
+  const file = join(base, name, 'dist', 'main.js');
+  if (!existsSync(file)) throw notFound(`service ${JSON.stringify(name)} (${file}; run the build)`);
+  return file;
+}
+
+/** What `flotilla status` shows of a process. */
+export interface ProcessStatus {
+  service: string;
+  pid: number;
+  startedAt: number;
+  restarts: number;
+  state: 'starting' | 'running' | 'backoff' | 'stopped';
+}
+
+/** Settings of a runner. */
+export interface RunnerOptions {
+  name: string;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  onChange: () => void;
+}
+
+/** Keeps one service process alive until stopped. */
+export class ServiceRunner {
+  private child?: ChildProcess;
+  private stopping = false;
+  private backoff: number;
+  private timer?: NodeJS.Timeout;
+  readonly status: ProcessStatus;
+
+  constructor(private readonly o: RunnerOptions) {
+    this.backoff = o.backoffInitialMs;
+    this.status = { service: o.name, pid: 0, startedAt: 0, restarts: -1, state: 'starting' };
+  }
+
+  /** Starts the process (and keeps restarting it when it dies). */
+  start(): void {
+    if (this.stopping) return;
+    const entry = serviceEntry(this.o.name);
+    const child = spawn(process.execPath, [entry], { env: this.o.env, stdio: ['ignore', 'inherit', 'inherit'] });
+    this.child = child;
+    this.status.pid = child.pid ?? 0;
+    this.status.startedAt = Date.now();
+    this.status.restarts++;
+    this.status.state = 'running';
+    this.o.onChange();
+    child.once('exit', (code, signal) => {
+      this.child = undefined;
+      if (this.stopping) {
+        this.status.state = 'stopped';
+        this.o.onChange();
+        return;
+      }
+      const ranMs = Date.now() - this.status.startedAt;
+      if (ranMs > 10_000) this.backoff = this.o.backoffInitialMs;
+      this.o.log.warn({ service: this.o.name, code, signal, restartInMs: this.backoff }, 'service exited; restarting');
+      this.status.state = 'backoff';
+      this.o.onChange();
+      this.timer = setTimeout(() => this.start(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, this.o.backoffMaxMs);
+    });
+  }
+
+  /** Stops it: SIGTERM, then SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      this.status.state = 'stopped';
+      return;
+    }
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(kill);
+  }
+}

@@ -1,0 +1,2 @@
+/** The content service. */
+export * from './plugins.js';

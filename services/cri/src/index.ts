@@ -1,0 +1,2 @@
+/** The cri service. */
+export * from './plugins.js';

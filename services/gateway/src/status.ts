@@ -1,0 +1,27 @@
+/** Error kinds → gRPC status at the edge; handler wrappers that never leave a call unanswered. */
+import * as grpc from '@grpc/grpc-js';
+import { Code, codeOf, messageOf } from '@flotilla/api';
+import type { Logger } from '@flotilla/log';
+
+/** A gRPC error object for `err`, keeping its kind and message. */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const code = codeOf(err);
+  return { code: (code === Code.OK ? Code.Unknown : code) as number as grpc.status, details: messageOf(err) };
+}
+
+type UnaryImpl<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
+
+/** Wraps an async unary implementation: resolves → reply, rejects → its status. */
+export function unary<Req, Res>(log: Logger, name: string, fn: UnaryImpl<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request, call).then(
+      (res) => callback(null, res),
+      (err) => {
+        const code = codeOf(err);
+        if (code === Code.Unknown || code === Code.Internal) log.error({ err, rpc: name }, 'rpc failed');
+        else log.debug({ rpc: name, code, msg: messageOf(err) }, 'rpc error');
+        callback(toServiceError(err) as grpc.ServiceError);
+      },
+    );
+  };
+}

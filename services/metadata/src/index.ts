@@ -1,0 +1,7 @@
+/** The metadata service: namespaced records on LMDB (ARCHITECTURE §1). */
+export * from './types.js';
+export * from './client.js';
+export * from './server.js';
+export * from './config.js';
+export * from './lmdb/environment.js';
+export * from './lmdb/namespaces.js';

@@ -1,0 +1,2 @@
+/** The runtime service. */
+export * from './plugins.js';

@@ -1,0 +1,2 @@
+/** The snapshotter service. */
+export * from './plugins.js';
