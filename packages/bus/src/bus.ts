@@ -10,6 +10,8 @@ import {
   canceled,
   codeOf,
   deadlineExceeded,
+  invalidArgument,
+  kindError,
   messageOf,
   unavailable,
   unimplemented,
@@ -37,6 +39,8 @@ import {
 import { InboxMux } from './mux.js';
 import { EVENTS_PREFIX, INTROSPECT_SUBJECT, eventSubject, healthSubject, methodSubject, serviceWildcard } from './subjects.js';
 import type { Envelope, EventPayload } from './events.js';
+
+const resourceExhausted = (context: string) => kindError(Code.ResourceExhausted, context);
 
 /** Handles a unary call. */
 export type UnaryHandler<Req = any, Res = any> = (req: Req, ctx: CallContext) => Promise<Res> | Res;
@@ -151,8 +155,16 @@ export class Bus {
       const deadline = setTimeout(() => finish(deadlineExceeded(label)), timeoutMs);
       if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort);
+      let body: Uint8Array;
       try {
-        this.nc.publish(methodSubject(service, method), encodeBody(req), {
+        body = encodeBody(req);
+      } catch (e) {
+        return finish(invalidArgument(`${label}: request cannot be encoded`, e));
+      }
+      const max = this.nc.info?.max_payload ?? 1024 * 1024;
+      if (body.length > max - 4096) return finish(resourceExhausted(`${label}: request of ${body.length} bytes exceeds the bus message limit; use a stream`));
+      try {
+        this.nc.publish(methodSubject(service, method), body, {
           reply: route.subject,
           headers: this.callHeaders(opts, timeoutMs),
         });
@@ -220,7 +232,16 @@ export class Bus {
     const sub = this.nc.subscribe(serviceWildcard(service), {
       queue: service,
       callback: (err, msg) => {
-        if (err || this.closing) return;
+        if (err) return;
+        if (this.closing) {
+          // Delivered before the unsubscribe took effect: answer rather than leave the caller waiting.
+          if (msg.reply && !msg.headers?.get(H_STREAM)) {
+            const h = newHeaders();
+            setErrorHeaders(h, unavailable(`${service}: shutting down`));
+            msg.respond(new Uint8Array(0), { headers: h });
+          }
+          return;
+        }
         const method = msg.subject.slice(prefix.length);
         if (msg.headers?.get(H_STREAM)) void this.dispatchStream(service, method, msg, handlers.streams?.[method]);
         else void this.dispatchUnary(service, method, msg, handlers.unary?.[method]);

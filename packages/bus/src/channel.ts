@@ -61,6 +61,8 @@ export class Channel<Out = unknown, In = unknown> implements Duplex<Out, In> {
   private consumed = 0;
   private remoteEnded: boolean;
   private localEnded = false;
+  /** end() was called before the peer's `open` told us where to send it. */
+  private endPending = false;
   private failure?: FlotillaError;
   private waiters: Waiter[] = [];
   private lastHeard = Date.now();
@@ -99,6 +101,10 @@ export class Channel<Out = unknown, In = unknown> implements Duplex<Out, In> {
       case 'open':
         this.peer = h.get(H_CONTROL);
         this.credit += Number(h.get(H_CREDIT)) || 0;
+        if (this.endPending && this.peer) {
+          this.endPending = false;
+          this.publish('end');
+        }
         return this.wake();
       case 'credit':
         this.credit += Number(h.get(H_CREDIT)) || 0;
@@ -156,7 +162,9 @@ export class Channel<Out = unknown, In = unknown> implements Duplex<Out, In> {
   end(): void {
     if (this.localEnded || this.failure) return;
     this.localEnded = true;
-    this.publish('end');
+    // Before the peer's `open` we have nowhere to send `end`; send it when `open` arrives.
+    if (this.peer) this.publish('end');
+    else this.endPending = true;
     this.maybeDone();
   }
 

@@ -127,6 +127,26 @@ describe('bus streams', () => {
     assert.ok(peak - base < 150 * MiB, `RSS grew by ${((peak - base) / MiB).toFixed(0)} MiB`);
   });
 
+  it("delivers end() called before the server's open (an empty upload completes)", async () => {
+    server.serve('empty', {
+      streams: {
+        Write: async (_req, stream: Duplex<{ chunks: number }, Uint8Array>) => {
+          let chunks = 0;
+          for await (const _ of stream) chunks++;
+          await stream.send({ chunks });
+        },
+      },
+    });
+    await server.nc.flush();
+    const t0 = Date.now();
+    const s = client.openStream<Uint8Array, { chunks: number }>('empty', 'Write', {}, { duplex: true, timeoutMs: 3000 });
+    s.end(); // before any message came back: the `end` must still reach the server
+    assert.deepEqual(await s.recv(), { chunks: 0 });
+    assert.equal(await s.recv(), undefined);
+    await s.done;
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  });
+
   it('grants credit back after half the window is consumed (server side, on the wire)', async () => {
     // The receiver of a server stream grants `window` in the request and `window/2` per half window read.
     let sentBeforeStall = 0;

@@ -1,0 +1,5 @@
+/** Fixtures of the system tests: the Flotilla stack, Debian's containerd, and the real ctr. */
+export * from './containerd.js';
+export * from './ctr.js';
+export * from './flotilla.js';
+export * from './processes.js';
