@@ -89,6 +89,8 @@ export class Bus {
   private idleWaiters: (() => void)[] = [];
   private readonly live = new Set<AbortController>();
   private closing = false;
+  private readonly beating = new Map<Msg, { next: number; every: number }>();
+  private ticker?: NodeJS.Timeout;
 
   private constructor(readonly nc: NatsConnection, o: BusOptions) {
     this.log = o.log ?? silentLogger();
@@ -257,13 +259,18 @@ export class Bus {
     this.live.add(ac);
     const timer = timeoutMs > 0 ? setTimeout(() => ac.abort(deadlineExceeded(label)), timeoutMs) : undefined;
     const requestId = h?.get(H_REQUEST_ID) || randomUUID();
+    const parent = this.log;
+    let child: Logger | undefined;
     const ctx: CallContext = {
       namespace: h?.get(H_NAMESPACE) || undefined,
       lease: h?.get(H_LEASE) || undefined,
       requestId,
       deadline: timeoutMs > 0 ? Date.now() + timeoutMs : Infinity,
       signal: ac.signal,
-      log: this.log.child({ rid: requestId, rpc: label }),
+      // Created on first use: most calls never log.
+      get log() {
+        return (child ??= parent.child({ rid: requestId, rpc: label }));
+      },
     };
     return { ctx, ac, dispose: () => (clearTimeout(timer), this.live.delete(ac)) };
   }
@@ -272,21 +279,16 @@ export class Bus {
     const label = `${service}.${method}`;
     const started = Date.now();
     const { ctx, dispose } = this.context(msg, label);
-    const hbMs = Number(msg.headers?.get(H_HEARTBEAT)) || this.heartbeatMs;
-    const hb = setInterval(() => {
-      const h = newHeaders();
-      h.set(H_KIND, 'hb');
-      msg.respond(new Uint8Array(0), { headers: h });
-    }, hbMs);
+    this.beat(msg);
     this.begin();
     let code = 0;
     try {
       if (!handler) throw unimplemented(`method ${label}`);
       const res = await handler(decodeBody(msg.data), ctx);
-      clearInterval(hb);
+      this.beating.delete(msg);
       msg.respond(encodeBody(res ?? {}));
     } catch (err) {
-      clearInterval(hb);
+      this.beating.delete(msg);
       code = codeOf(err);
       if (code === Code.Unknown || code === Code.Internal) ctx.log.error({ err }, 'handler failed');
       const h = newHeaders();
@@ -295,8 +297,33 @@ export class Bus {
     } finally {
       dispose();
       this.end();
-      ctx.log.debug({ ms: Date.now() - started, code }, 'bus serve');
+      if (this.log.isLevelEnabled('debug')) ctx.log.debug({ ms: Date.now() - started, code }, 'bus serve');
     }
+  }
+
+  /**
+   * Sends heartbeats for `msg` every `fl-heartbeat-ms` until it is answered. One shared ticker serves
+   * every call in flight, so fast calls cost no timer of their own.
+   */
+  private beat(msg: Msg): void {
+    const every = Number(msg.headers?.get(H_HEARTBEAT)) || this.heartbeatMs;
+    this.beating.set(msg, { next: Date.now() + every, every });
+    this.ticker ??= setInterval(() => {
+      if (this.beating.size === 0) {
+        clearInterval(this.ticker);
+        this.ticker = undefined;
+        return;
+      }
+      const now = Date.now();
+      for (const [m, b] of this.beating) {
+        if (now < b.next) continue;
+        b.next = now + b.every;
+        const h = newHeaders();
+        h.set(H_KIND, 'hb');
+        m.respond(new Uint8Array(0), { headers: h });
+      }
+    }, Math.max(10, this.heartbeatMs >> 2));
+    this.ticker.unref?.();
   }
 
   private async dispatchStream(service: string, method: string, msg: Msg, handler: StreamHandler | undefined): Promise<void> {

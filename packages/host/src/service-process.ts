@@ -51,7 +51,7 @@ export async function runService(def: ServiceDefinition): Promise<void> {
   }
   let plugins: PluginInfo[];
   try {
-    plugins = await def.start({ config, bus, log, onShutdown: (fn) => void shutdown.push(fn) });
+    plugins = withoutDisabled(await def.start({ config, bus, log, onShutdown: (fn) => void shutdown.push(fn) }), config.disabled_plugins);
   } catch (err) {
     log.fatal({ err }, 'service failed to start');
     await bus.close(100).catch(() => undefined);
@@ -72,6 +72,12 @@ export async function runService(def: ServiceDefinition): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Drops the plugins named (as `type.id`) in `disabled_plugins`; containerd does not list them either. */
+export function withoutDisabled(plugins: PluginInfo[], disabled: string[]): PluginInfo[] {
+  const off = new Set(disabled);
+  return plugins.filter((p) => !off.has(`${p.type}.${p.id}`));
 }
 
 /** A plugin record for a plugin this process cannot run (yet), with the reason. */

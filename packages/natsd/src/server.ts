@@ -5,6 +5,7 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { unavailable } from '@flotilla/api';
 import { generateCredentials, type BusCredentials } from './credentials.js';
+import { stopProcess } from './stop-process.js';
 
 /** Options of an embedded nats-server. */
 export interface NatsServerOptions {
@@ -82,13 +83,6 @@ export async function startNatsServer(o: NatsServerOptions): Promise<NatsServer>
     process: child,
     credentials,
     port,
-    stop: async (ms = 3000) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), ms);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: (ms = 3000) => stopProcess(child, ms),
   };
 }

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { notFound } from '@flotilla/api';
 import type { Logger } from '@flotilla/log';
+import { stopProcess } from '@flotilla/natsd';
 
 /** The entry point of a service: `services/<name>/dist/main.js` in this checkout. */
 export function serviceEntry(name: string): string {
@@ -78,15 +79,7 @@ export class ServiceRunner {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      this.status.state = 'stopped';
-      return;
-    }
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await exited;
-    clearTimeout(kill);
+    if (this.child) await stopProcess(this.child, timeoutMs);
+    this.status.state = 'stopped';
   }
 }

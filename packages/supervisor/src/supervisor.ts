@@ -21,6 +21,8 @@ export class Supervisor {
   private readonly startedAt = Date.now();
   private credFile = '';
   private stopped = false;
+  /** Set once the address is ours (no live daemon serves it). */
+  private claimed = false;
 
   constructor(
     private readonly config: FlotillaConfig,
@@ -32,6 +34,7 @@ export class Supervisor {
     const c = this.config;
     for (const d of [c.root, c.state]) mkdirSync(d, { recursive: true, mode: 0o711 });
     await claimAddress(c.grpc.address);
+    this.claimed = true;
     const busDir = join(c.state, 'bus');
     mkdirSync(busDir, { recursive: true, mode: 0o700 });
     let creds: BusCredentials;
@@ -109,8 +112,11 @@ export class Supervisor {
     for (const r of [...this.runners].reverse()) await r.stop(t);
     await this.bus?.close(500).catch(() => undefined);
     await this.nats?.stop();
-    rmSync(statusFile(this.config.state), { force: true });
-    rmSync(this.config.grpc.address, { force: true });
+    if (this.claimed) {
+      // Only files of our own run; never those of a live daemon we refused to replace.
+      rmSync(statusFile(this.config.state), { force: true });
+      rmSync(this.config.grpc.address, { force: true });
+    }
     this.log.info('flotilla stopped');
   }
 }

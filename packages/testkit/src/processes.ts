@@ -1,5 +1,6 @@
 /** Waiting for things and stopping processes by PID in tests. */
 import type { ChildProcess } from 'node:child_process';
+import { stopProcess } from '@flotilla/natsd';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 
@@ -35,11 +36,6 @@ export function pidAlive(pid: number): boolean {
 }
 
 /** SIGTERM, then SIGKILL after `ms`; resolves when the child exited. */
-export async function stopChild(child: ChildProcess, ms = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), ms);
-  await exited;
-  clearTimeout(t);
+export function stopChild(child: ChildProcess, ms = 10_000): Promise<void> {
+  return stopProcess(child, ms);
 }

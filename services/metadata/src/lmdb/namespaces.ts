@@ -3,6 +3,7 @@ import {
   alreadyExists,
   failedPrecondition,
   invalidArgument,
+  messageOf,
   notFound,
   validateIdentifier,
   validateLabels,
@@ -38,7 +39,11 @@ export class LmdbNamespaceStore implements NamespaceStore {
 
   async create(name: string, labels: Record<string, string>): Promise<Namespace> {
     validateIdentifier(name);
-    validateLabels(labels);
+    try {
+      validateLabels(labels);
+    } catch (err) {
+      throw invalidArgument(`namespace.Labels: ${messageOf(err).replace(/: invalid argument$/, '')}`, err);
+    }
     const clean = { ...(labels ?? {}) };
     await this.env.namespaces.transaction(() => {
       if (this.env.namespaces.get(name) !== undefined) throw alreadyExists(`namespace ${JSON.stringify(name)}`);
