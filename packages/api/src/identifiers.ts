@@ -18,3 +18,8 @@ export function validateIdentifier(s: string): void {
   }
   if (!IDENTIFIER_RE.test(s)) throw invalidArgument(`identifier ${JSON.stringify(s)} must match ${IDENTIFIER_PATTERN_TEXT}`);
 }
+
+/** Whether `s` is a valid identifier. */
+export function isIdentifier(s: string): boolean {
+  return typeof s === 'string' && s.length > 0 && s.length <= MAX_IDENTIFIER_LENGTH && IDENTIFIER_RE.test(s);
+}

@@ -1,6 +1,6 @@
 /** Bus adapter of the metadata service: decode, validate, call the store, publish events. */
 import { invalidArgument } from '@flotilla/api';
-import type { Bus, UnaryHandler } from '@flotilla/bus';
+import type { Bus, CallContext, UnaryHandler } from '@flotilla/bus';
 import { METADATA_SERVICE, type MetadataContract, type Namespace, type NamespaceStore } from './types.js';
 
 type Handlers = { [M in keyof MetadataContract]: UnaryHandler<MetadataContract[M]['req'], MetadataContract[M]['res']> };
@@ -18,6 +18,15 @@ function requireNamespace(v: unknown): Namespace {
   return { name: requireString(ns.name, 'namespace.name'), labels };
 }
 
+/**
+ * containerd publishes create/update events in the caller's namespace (`ctr` sends `default`) and
+ * delete events in the deleted one; a caller without a namespace gets the event in the affected
+ * namespace (containerd would fail the call after saving).
+ */
+function eventNamespace(ctx: CallContext, affected: string): string {
+  return ctx.namespace ?? affected;
+}
+
 /** The metadata handlers over `namespaces`, publishing `/namespaces/*` events on `bus`. */
 export function metadataHandlers(bus: Bus, namespaces: NamespaceStore): Handlers {
   const event = (topic: string, ns: string, type: string, value: Record<string, unknown>) =>
@@ -25,18 +34,18 @@ export function metadataHandlers(bus: Bus, namespaces: NamespaceStore): Handlers
   return {
     'Namespaces.Get': async (req) => ({ namespace: await namespaces.get(requireString(req?.name, 'name')) }),
     'Namespaces.List': async () => ({ namespaces: await namespaces.list() }),
-    'Namespaces.Create': async (req) => {
+    'Namespaces.Create': async (req, ctx) => {
       const ns = requireNamespace(req?.namespace);
       const created = await namespaces.create(ns.name, ns.labels);
-      event('/namespaces/create', created.name, 'NamespaceCreate', { name: created.name, labels: created.labels });
+      event('/namespaces/create', eventNamespace(ctx, created.name), 'NamespaceCreate', { name: created.name, labels: created.labels });
       return { namespace: created };
     },
-    'Namespaces.Update': async (req) => {
+    'Namespaces.Update': async (req, ctx) => {
       const ns = requireNamespace(req?.namespace);
       const mask = req.update_mask ?? [];
       if (!Array.isArray(mask) || mask.some((p) => typeof p !== 'string')) throw invalidArgument('update_mask must be a list of strings');
       const updated = await namespaces.update(ns.name, ns.labels, mask);
-      event('/namespaces/update', updated.name, 'NamespaceUpdate', { name: updated.name, labels: updated.labels });
+      event('/namespaces/update', eventNamespace(ctx, updated.name), 'NamespaceUpdate', { name: updated.name, labels: updated.labels });
       return { namespace: updated };
     },
     'Namespaces.Delete': async (req) => {

@@ -28,6 +28,11 @@ export function namespaceSuite(label: string, store: () => NamespaceStore, objec
 
   test(`${label}: get of an unknown namespace answers empty labels`, async () => {
     assert.deepEqual(await store().get('never-made'), { name: 'never-made', labels: {} });
+    assert.deepEqual(await store().get('A!'), { name: 'A!', labels: {} });
+  });
+
+  test(`${label}: delete of an impossible name is NotFound`, async () => {
+    await rejectsWith(store().delete('A!'), Code.NotFound);
   });
 
   test(`${label}: invalid names and labels are InvalidArgument and change nothing`, async () => {

@@ -8,7 +8,7 @@ export interface Namespace {
 
 /** Namespaces, with containerd's semantics. */
 export interface NamespaceStore {
-  /** Labels of `name`; an unknown namespace answers with empty labels (containerd behaviour). */
+  /** Labels of `name`; an unknown (or impossible) namespace answers with empty labels (containerd behaviour). */
   get(name: string): Promise<Namespace>;
   /** Every namespace, sorted by name. */
   list(): Promise<Namespace[]>;
@@ -19,7 +19,7 @@ export interface NamespaceStore {
    * empty value deletes it); without, replaces all labels. Creates the namespace if needed.
    */
   update(name: string, labels: Record<string, string>, paths?: string[]): Promise<Namespace>;
-  /** Deletes an empty namespace: NotFound when absent, FailedPrecondition when it still holds objects. */
+  /** Deletes an empty namespace: NotFound when absent (or the name is invalid), FailedPrecondition when it still holds objects. */
   delete(name: string): Promise<void>;
 }
 

@@ -5,6 +5,7 @@ import {
   invalidArgument,
   messageOf,
   notFound,
+  isIdentifier,
   validateIdentifier,
   validateLabels,
 } from '@flotilla/api';
@@ -26,7 +27,7 @@ export class LmdbNamespaceStore implements NamespaceStore {
   constructor(private readonly env: MetadataEnv) {}
 
   async get(name: string): Promise<Namespace> {
-    validateIdentifier(name);
+    // No namespace can exist under an invalid name: like containerd, answer with empty labels.
     const rec = this.env.namespaces.get(name);
     return { name, labels: { ...(rec?.labels ?? {}) } };
   }
@@ -86,7 +87,8 @@ export class LmdbNamespaceStore implements NamespaceStore {
   }
 
   async delete(name: string): Promise<void> {
-    validateIdentifier(name);
+    // containerd answers NotFound for names that cannot exist (ctr then prints the name and exits 0).
+    if (!isIdentifier(name)) throw notFound(`namespace ${JSON.stringify(name)}`);
     await this.env.namespaces.transaction(() => {
       if (this.env.namespaces.get(name) === undefined) throw notFound(`namespace ${JSON.stringify(name)}`);
       const held: string[] = [];
