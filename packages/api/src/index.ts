@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './identifiers.js';
 export * from './labels.js';
 export * from './plugins.js';
+export * from './digests.js';

@@ -3,3 +3,4 @@ export * from './containerd.js';
 export * from './ctr.js';
 export * from './flotilla.js';
 export * from './processes.js';
+export * from './images/index.js';

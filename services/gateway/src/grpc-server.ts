@@ -7,20 +7,28 @@ import {
   EVENTS_PROTO,
   EVENT_TYPES_PROTOS,
   HEALTH_PROTO,
+  CONTAINERS_PROTO,
+  CONTENT_PROTO,
+  IMAGES_PROTO,
   INTROSPECTION_PROTO,
+  LEASES_PROTO,
   NAMESPACES_PROTO,
   VERSION_PROTO,
   loadGrpcPackage,
 } from '@flotilla/protos';
 import type { GatewayContext } from './gateway-context.js';
+import { containersService } from './services/containers.js';
+import { contentService } from './services/content.js';
+import { imagesService } from './services/images.js';
 import { eventsService } from './services/events.js';
 import { healthService } from './services/health.js';
 import { introspectionService } from './services/introspection.js';
+import { leasesService } from './services/leases.js';
 import { namespacesService } from './services/namespaces.js';
 import { versionService } from './services/version.js';
 
 /** Proto files the gateway serves (and the event payload types it encodes). */
-export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, ...EVENT_TYPES_PROTOS];
+export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, ...EVENT_TYPES_PROTOS];
 
 type Node = { [k: string]: Node } & { service?: grpc.ServiceDefinition };
 
@@ -43,6 +51,10 @@ export function buildServer(g: GatewayContext, services: string[]): grpc.Server 
   add('containerd.services.namespaces.v1.Namespaces', namespacesService(g));
   add('containerd.services.introspection.v1.Introspection', introspectionService(g));
   add('containerd.services.events.v1.Events', eventsService(g));
+  add('containerd.services.leases.v1.Leases', leasesService(g));
+  add('containerd.services.content.v1.Content', contentService(g));
+  add('containerd.services.images.v1.Images', imagesService(g));
+  add('containerd.services.containers.v1.Containers', containersService(g));
   add('grpc.health.v1.Health', healthService(g, services));
   return server;
 }

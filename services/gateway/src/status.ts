@@ -25,3 +25,8 @@ export function unary<Req, Res>(log: Logger, name: string, fn: UnaryImpl<Req, Re
     );
   };
 }
+
+/** Ends a server or duplex stream with `err`'s status. */
+export function failStream(call: { emit(event: 'error', err: unknown): boolean }, err: unknown): void {
+  call.emit('error', toServiceError(err));
+}

@@ -5,3 +5,8 @@ export * from './server.js';
 export * from './config.js';
 export * from './lmdb/environment.js';
 export * from './lmdb/namespaces.js';
+export * from './lmdb/content.js';
+export * from './lmdb/leases.js';
+export * from './lmdb/stores.js';
+export * from './lmdb/images.js';
+export * from './lmdb/containers.js';

@@ -9,6 +9,7 @@ import { openMetadataEnv, type MetadataEnv } from './lmdb/environment.js';
 import { LmdbNamespaceStore } from './lmdb/namespaces.js';
 import { NamespacesClient } from './client.js';
 import { serveMetadata } from './server.js';
+import { lmdbStores } from './lmdb/stores.js';
 import { namespaceSuite } from './testsuite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-meta-'));
@@ -25,7 +26,7 @@ before(async () => {
   const c = nats.credentials;
   server = await Bus.connect({ servers: c.url, user: c.user, pass: c.pass, name: 'meta-test-server' });
   client = await Bus.connect({ servers: c.url, user: c.user, pass: c.pass, name: 'meta-test-client' });
-  serveMetadata(server, new LmdbNamespaceStore(env2));
+  serveMetadata(server, lmdbStores(env2));
 });
 
 after(async () => {

@@ -71,3 +71,60 @@ export function namespaceSuite(label: string, store: () => NamespaceStore, objec
     });
   }
 }
+
+const D1 = 'sha256:' + 'a'.repeat(64);
+const D2 = 'sha256:' + 'b'.repeat(64);
+
+/** Conformance suite of ContentStore + LeaseStore (content records and the leases that hold them). */
+export function contentAndLeaseSuite(label: string, stores: () => { content: import('./types.js').ContentStore; leases: import('./types.js').LeaseStore }): void {
+  test(`${label}: content register, info, update, list, delete`, async () => {
+    const { content } = stores();
+    const ns = 'c1';
+    const info = await content.register(ns, { digest: D1, size: 10, labels: { a: '1' }, exclusive: true });
+    assert.equal(info.size, 10);
+    assert.deepEqual((await content.info(ns, D1)).labels, { a: '1' });
+    await rejectsWith(content.register(ns, { digest: D1, size: 10, exclusive: true }), Code.AlreadyExists);
+    assert.equal((await content.register(ns, { digest: D1, size: 10 })).digest, D1);
+    await rejectsWith(content.info('other', D1), Code.NotFound);
+    assert.deepEqual((await content.update(ns, { digest: D1, labels: { b: '2' } }, ['labels.b'])).labels, { a: '1', b: '2' });
+    assert.deepEqual((await content.update(ns, { digest: D1, labels: {} }, ['labels.a'])).labels, { b: '2' });
+    await rejectsWith(content.update(ns, { digest: D1 }, ['size']), Code.InvalidArgument);
+    await content.register(ns, { digest: D2, size: 5, labels: { kind: 'layer' } });
+    assert.deepEqual((await content.list(ns)).map((i) => i.digest), [D1, D2]);
+    assert.deepEqual((await content.list(ns, ['labels.kind==layer'])).map((i) => i.digest), [D2]);
+    await rejectsWith(content.list(ns, ['labels.kind==']), Code.InvalidArgument);
+    await content.delete(ns, D1);
+    await rejectsWith(content.info(ns, D1), Code.NotFound);
+    await rejectsWith(content.delete(ns, D1), Code.NotFound);
+    await rejectsWith(content.info(ns, 'sha256:xyz'), Code.InvalidArgument);
+  });
+
+  test(`${label}: leases hold resources; commit into a lease`, async () => {
+    const { content, leases } = stores();
+    const ns = 'l1';
+    const l = await leases.create(ns, 'lease-1', { 'containerd.io/gc.expire': '2100-01-01T00:00:00Z' });
+    assert.equal(l.id, 'lease-1');
+    await rejectsWith(leases.create(ns, 'lease-1'), Code.AlreadyExists);
+    await rejectsWith(leases.create(ns, 'bad id!'), Code.InvalidArgument);
+    await content.register(ns, { digest: D1, size: 1 }, 'lease-1');
+    await leases.addResource(ns, 'lease-1', { type: 'snapshots/overlayfs', id: 'key 1' });
+    await rejectsWith(leases.addResource(ns, 'lease-1', { type: 'images', id: 'x' }), Code.InvalidArgument);
+    await rejectsWith(leases.addResource(ns, 'lease-1', { type: 'content', id: 'nope' }), Code.InvalidArgument);
+    await rejectsWith(leases.addResource(ns, 'missing', { type: 'ingests', id: 'r' }), Code.NotFound);
+    await rejectsWith(content.register(ns, { digest: D2, size: 1 }, 'missing'), Code.NotFound);
+    await rejectsWith(content.info(ns, D2), Code.NotFound);
+    const res = await leases.listResources(ns, 'lease-1');
+    assert.deepEqual(res.sort((a, b) => a.type.localeCompare(b.type)), [
+      { type: 'content', id: D1 },
+      { type: 'snapshots/overlayfs', id: 'key 1' },
+    ]);
+    await leases.deleteResource(ns, 'lease-1', { type: 'content', id: D1 });
+    assert.equal((await leases.listResources(ns, 'lease-1')).length, 1);
+    await leases.create(ns, 'lease-2', { team: 'x' });
+    assert.deepEqual((await leases.list(ns, ['labels.team==x'])).map((x) => x.id), ['lease-2']);
+    await leases.delete(ns, 'lease-1');
+    await rejectsWith(leases.delete(ns, 'lease-1'), Code.NotFound);
+    await rejectsWith(leases.listResources(ns, 'lease-1'), Code.NotFound);
+    assert.deepEqual((await leases.list(ns)).map((x) => x.id), ['lease-2']);
+  });
+}

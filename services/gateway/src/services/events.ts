@@ -6,7 +6,7 @@ import { adaptEnvelope, parseFilters } from '@flotilla/filters';
 import { decodeAny, encodeAny } from '@flotilla/protos';
 import { requireNamespace } from '../call-options.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { toServiceError, unary } from '../status.js';
+import { failStream, unary } from '../status.js';
 
 interface AnyMsg {
   type_url?: string;
@@ -60,7 +60,7 @@ export function eventsService(g: GatewayContext) {
       try {
         filter = parseFilters(call.request.filters ?? []);
       } catch (err) {
-        call.emit('error', toServiceError(err));
+        failStream(call, err);
         return;
       }
       const unsubscribe = g.bus.subscribeEvents((env) => {

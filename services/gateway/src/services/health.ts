@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { notFound } from '@flotilla/api';
 import type { GatewayContext } from '../gateway-context.js';
-import { toServiceError, unary } from '../status.js';
+import { failStream, unary } from '../status.js';
 
 const SERVING = 1;
 const NOT_SERVING = 2;
@@ -30,7 +30,7 @@ export function healthService(g: GatewayContext, services: string[]) {
           last = status;
           timer = setTimeout(() => void poll(), 1000);
         } catch (err) {
-          call.emit('error', toServiceError(err));
+          failStream(call, err);
         }
       };
       call.once('cancelled', () => clearTimeout(timer));
