@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Code } from '@flotilla/api';
 import { ContentLayout } from './local/layout.js';
+import { processStart } from './local/locks.js';
 import { LocalContentStore } from './local/store.js';
 import { readAll, rejectsWith, sha256 } from './testsuite.js';
 
@@ -67,7 +68,7 @@ describe('an ingest survives a killed writer', () => {
     // Held by a live process: the lock holds across processes.
     await rejectsWith(before.open('default', ref), Code.Unavailable, /ref layer-sha256:crash-1 locked/);
     const lock = before.layout.ingest(ContentLayout.ingestKey('default', ref)).lock;
-    assert.equal(readFileSync(lock, 'utf8').trim(), String(child.pid));
+    assert.equal(readFileSync(lock, 'utf8').split(' ')[0], String(child.pid));
     const startedAt = (await before.status('default', ref)).startedAt;
     await kill9(child);
 
@@ -99,5 +100,22 @@ describe('an ingest survives a killed writer', () => {
     assert.equal(w.status().total, src.length, 'the total announced by the dead writer');
     await w.write(MiB, src.subarray(MiB));
     assert.equal((await w.commit()).digest, sha256(src));
+  });
+
+  it('treats a lock of a live process as held and one of a reused pid as stale', async () => {
+    const store = await LocalContentStore.open(root);
+    const ref = 'layer-sha256:crash-3';
+    const w = await store.open('default', ref);
+    await w.close();
+    const lock = store.layout.ingest(ContentLayout.ingestKey('default', ref)).lock;
+    // The parent of this test process lives: its lock holds.
+    writeFileSync(lock, `${process.ppid} ${processStart(process.ppid)}\n`);
+    await rejectsWith(store.open('default', ref), Code.Unavailable);
+    // The same pid with another start time is a different (earlier) process: stale.
+    writeFileSync(lock, `${process.ppid} 1\n`);
+    const again = await store.open('default', ref);
+    assert.equal(readFileSync(lock, 'utf8').split(' ')[0], String(process.pid));
+    await again.close();
+    assert.equal(existsSync(lock), false);
   });
 });

@@ -2,18 +2,12 @@
  * How callers name content — digests, ingest refs and namespaces — and the checks every such name
  * passes before anything touches the disk (ARCHITECTURE §6).
  */
-import { invalidArgument, isIdentifier } from '@flotilla/api';
+import { invalidArgument, isIdentifier, validateDigest } from '@flotilla/api';
 import { MAX_REF_BYTES } from './types.js';
-
-const SHA256_RE = /^sha256:[0-9a-f]{64}$/;
 
 /** Throws InvalidArgument unless `digest` is `sha256:` + 64 lowercase hex; returns the hex part. */
 export function digestHex(digest: unknown): string {
-  if (typeof digest !== 'string' || !SHA256_RE.test(digest)) {
-    const shown = typeof digest === 'string' ? JSON.stringify(digest.length > 80 ? `${digest.slice(0, 80)}…` : digest) : String(digest);
-    throw invalidArgument(`digest ${shown} is not a valid sha256 digest`);
-  }
-  return digest.slice(7);
+  return validateDigest(digest).slice('sha256:'.length);
 }
 
 /** Throws InvalidArgument unless `ref` is a non-empty string of at most 256 UTF-8 bytes. */

@@ -87,8 +87,9 @@ export type ContentContract = {
   Delete: { req: { digest: string }; res: Record<string, never> };
 };
 
-/** Service and method the content service calls to register a committed blob in a namespace. */
-export const METADATA_SERVICE = 'metadata';
+/** Service and method the content service calls to register a committed blob in a namespace (metadata). */
+export const REGISTER_SERVICE = 'metadata';
+/** The metadata method that records a committed blob in a namespace. */
 export const REGISTER_METHOD = 'Content.Register';
 
 /**

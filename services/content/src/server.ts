@@ -8,7 +8,7 @@ import { forwardOptions, type Bus, type CallContext, type Duplex, type StreamHan
 import { digestHex, optionalSize, validateNamespace, validateRef } from './names.js';
 import {
   CONTENT_SERVICE,
-  METADATA_SERVICE,
+  REGISTER_SERVICE,
   REGISTER_METHOD,
   type ContentContract,
   type ReadChunk,
@@ -63,7 +63,7 @@ export type Registrar = (blob: BlobInfo, labels: Record<string, string> | undefi
 export function metadataRegistrar(bus: Bus): Registrar {
   return async (blob, labels, exclusive, ctx) => {
     const req: RegisterRequest = { digest: blob.digest, size: blob.size, exclusive, ...(labels ? { labels } : {}) };
-    await bus.call(METADATA_SERVICE, REGISTER_METHOD, req, forwardOptions(ctx));
+    await bus.call(REGISTER_SERVICE, REGISTER_METHOD, req, forwardOptions(ctx));
   };
 }
 

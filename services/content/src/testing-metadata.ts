@@ -4,7 +4,7 @@
  */
 import { alreadyExists, kindError, type Code } from '@flotilla/api';
 import type { Bus, CallContext } from '@flotilla/bus';
-import { METADATA_SERVICE, REGISTER_METHOD, type RegisterRequest } from './protocol.js';
+import { REGISTER_SERVICE, REGISTER_METHOD, type RegisterRequest } from './protocol.js';
 
 /** One recorded Register call. */
 export interface RegisterCall {
@@ -26,7 +26,7 @@ export class FakeMetadata {
   delayMs = 0;
 
   constructor(bus: Bus) {
-    bus.serve(METADATA_SERVICE, { unary: { [REGISTER_METHOD]: (req: RegisterRequest, ctx: CallContext) => this.register(req, ctx) } });
+    bus.serve(REGISTER_SERVICE, { unary: { [REGISTER_METHOD]: (req: RegisterRequest, ctx: CallContext) => this.register(req, ctx) } });
   }
 
   private async register(req: RegisterRequest, ctx: CallContext): Promise<Record<string, never>> {

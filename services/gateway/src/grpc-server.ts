@@ -13,6 +13,7 @@ import {
   INTROSPECTION_PROTO,
   LEASES_PROTO,
   NAMESPACES_PROTO,
+  SNAPSHOTS_PROTO,
   VERSION_PROTO,
   loadGrpcPackage,
 } from '@flotilla/protos';
@@ -25,10 +26,11 @@ import { healthService } from './services/health.js';
 import { introspectionService } from './services/introspection.js';
 import { leasesService } from './services/leases.js';
 import { namespacesService } from './services/namespaces.js';
+import { snapshotsService } from './services/snapshots.js';
 import { versionService } from './services/version.js';
 
 /** Proto files the gateway serves (and the event payload types it encodes). */
-export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, ...EVENT_TYPES_PROTOS];
+export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, ...EVENT_TYPES_PROTOS];
 
 type Node = { [k: string]: Node } & { service?: grpc.ServiceDefinition };
 
@@ -55,6 +57,7 @@ export function buildServer(g: GatewayContext, services: string[]): grpc.Server 
   add('containerd.services.content.v1.Content', contentService(g));
   add('containerd.services.images.v1.Images', imagesService(g));
   add('containerd.services.containers.v1.Containers', containersService(g));
+  add('containerd.services.snapshots.v1.Snapshots', snapshotsService(g));
   add('grpc.health.v1.Health', healthService(g, services));
   return server;
 }

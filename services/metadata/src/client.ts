@@ -14,6 +14,9 @@ import {
   type MetadataContract,
   type Namespace,
   type NamespaceStore,
+  type Mount,
+  type SnapshotInfo,
+  type SnapshotStore,
 } from './types.js';
 
 /** NamespaceStore served by a remote metadata process. */
@@ -137,5 +140,36 @@ export class ContainersClient extends NamespacedClient implements ContainerStore
   }
   async delete(ns: string, id: string): Promise<void> {
     await this.c.call('Containers.Delete', { id }, this.o(ns));
+  }
+}
+
+/** SnapshotStore served by a remote metadata process (the lease comes from the call options). */
+export class SnapshotsClient extends NamespacedClient implements SnapshotStore {
+  async prepare(ns: string, snapshotter: string, key: string, parent?: string, labels?: Record<string, string>, lease?: string): Promise<Mount[]> {
+    return (await this.c.call('Snapshots.Prepare', { snapshotter, key, parent, labels }, this.o(ns, lease))).mounts;
+  }
+  async view(ns: string, snapshotter: string, key: string, parent?: string, labels?: Record<string, string>, lease?: string): Promise<Mount[]> {
+    return (await this.c.call('Snapshots.View', { snapshotter, key, parent, labels }, this.o(ns, lease))).mounts;
+  }
+  async mounts(ns: string, snapshotter: string, key: string): Promise<Mount[]> {
+    return (await this.c.call('Snapshots.Mounts', { snapshotter, key }, this.o(ns))).mounts;
+  }
+  async commit(ns: string, snapshotter: string, name: string, key: string, labels?: Record<string, string>, lease?: string): Promise<void> {
+    await this.c.call('Snapshots.Commit', { snapshotter, name, key, labels }, this.o(ns, lease));
+  }
+  async remove(ns: string, snapshotter: string, key: string): Promise<void> {
+    await this.c.call('Snapshots.Remove', { snapshotter, key }, this.o(ns));
+  }
+  async stat(ns: string, snapshotter: string, key: string): Promise<SnapshotInfo> {
+    return (await this.c.call('Snapshots.Stat', { snapshotter, key }, this.o(ns))).info;
+  }
+  async update(ns: string, snapshotter: string, info: { name: string; labels?: Record<string, string> }, paths?: string[]): Promise<SnapshotInfo> {
+    return (await this.c.call('Snapshots.Update', { snapshotter, info, update_mask: paths }, this.o(ns))).info;
+  }
+  async list(ns: string, snapshotter: string, filters?: string[]): Promise<SnapshotInfo[]> {
+    return (await this.c.call('Snapshots.List', { snapshotter, filters }, this.o(ns))).infos;
+  }
+  async usage(ns: string, snapshotter: string, key: string): Promise<{ size: number; inodes: number }> {
+    return this.c.call('Snapshots.Usage', { snapshotter, key }, this.o(ns));
   }
 }

@@ -10,3 +10,6 @@ export * from './lmdb/leases.js';
 export * from './lmdb/stores.js';
 export * from './lmdb/images.js';
 export * from './lmdb/containers.js';
+export * from './gc/index.js';
+export * from './snapshots/backend.js';
+export * from './snapshots/store.js';

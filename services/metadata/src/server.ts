@@ -4,8 +4,9 @@ import { containerHandlers } from './handlers/containers.js';
 import { contentHandlers } from './handlers/content.js';
 import { imageHandlers } from './handlers/images.js';
 import { leaseHandlers } from './handlers/leases.js';
+import { snapshotHandlers } from './handlers/snapshots.js';
 import { namespaceHandlers } from './handlers/namespaces.js';
-import { METADATA_SERVICE, type ContainerStore, type ContentStore, type ImageStore, type LeaseStore, type NamespaceStore } from './types.js';
+import { METADATA_SERVICE, type ContainerStore, type ContentStore, type ImageStore, type LeaseStore, type NamespaceStore, type SnapshotStore } from './types.js';
 
 /** The stores the metadata service serves. */
 export interface MetadataStores {
@@ -14,6 +15,7 @@ export interface MetadataStores {
   leases: LeaseStore;
   images: ImageStore;
   containers: ContainerStore;
+  snapshots: SnapshotStore;
   /** Runs after deletions that may free resources; awaited when the caller asked for `sync`. */
   collect?: (sync: boolean) => Promise<void>;
 }
@@ -26,6 +28,7 @@ export function serveMetadata(bus: Bus, s: MetadataStores): void {
     ...leaseHandlers(s.leases, s.collect),
     ...imageHandlers(bus, s.images, s.collect),
     ...containerHandlers(bus, s.containers, s.collect),
+    ...snapshotHandlers(bus, s.snapshots),
   };
   bus.serve(METADATA_SERVICE, { unary: unary as Record<string, UnaryHandler> });
 }

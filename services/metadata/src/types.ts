@@ -128,6 +128,40 @@ export interface ContainerStore {
   delete(ns: string, id: string): Promise<void>;
 }
 
+/** A mount as containerd describes it. */
+export interface Mount {
+  type: string;
+  source: string;
+  target?: string;
+  options: string[];
+}
+
+/** Snapshot kinds. */
+export type SnapshotKind = 'view' | 'active' | 'committed';
+
+/** A snapshot as a namespace sees it. */
+export interface SnapshotInfo {
+  name: string;
+  parent?: string;
+  kind: SnapshotKind;
+  labels: Record<string, string>;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The namespaced view of the snapshotters (backend keys are hidden). */
+export interface SnapshotStore {
+  prepare(ns: string, snapshotter: string, key: string, parent?: string, labels?: Record<string, string>, lease?: string): Promise<Mount[]>;
+  view(ns: string, snapshotter: string, key: string, parent?: string, labels?: Record<string, string>, lease?: string): Promise<Mount[]>;
+  mounts(ns: string, snapshotter: string, key: string): Promise<Mount[]>;
+  commit(ns: string, snapshotter: string, name: string, key: string, labels?: Record<string, string>, lease?: string): Promise<void>;
+  remove(ns: string, snapshotter: string, key: string): Promise<void>;
+  stat(ns: string, snapshotter: string, key: string): Promise<SnapshotInfo>;
+  update(ns: string, snapshotter: string, info: { name: string; labels?: Record<string, string> }, paths?: string[]): Promise<SnapshotInfo>;
+  list(ns: string, snapshotter: string, filters?: string[]): Promise<SnapshotInfo[]>;
+  usage(ns: string, snapshotter: string, key: string): Promise<{ size: number; inodes: number }>;
+}
+
 /** Bus method names of the metadata service. */
 export const METADATA_SERVICE = 'metadata';
 
@@ -159,4 +193,13 @@ export type MetadataContract = {
   'Containers.Create': { req: { container: Omit<Container, 'created_at' | 'updated_at'> }; res: { container: Container } };
   'Containers.Update': { req: { container: Omit<Container, 'created_at' | 'updated_at'>; update_mask?: string[] }; res: { container: Container } };
   'Containers.Delete': { req: { id: string }; res: Record<string, never> };
+  'Snapshots.Prepare': { req: { snapshotter: string; key: string; parent?: string; labels?: Record<string, string> }; res: { mounts: Mount[] } };
+  'Snapshots.View': { req: { snapshotter: string; key: string; parent?: string; labels?: Record<string, string> }; res: { mounts: Mount[] } };
+  'Snapshots.Mounts': { req: { snapshotter: string; key: string }; res: { mounts: Mount[] } };
+  'Snapshots.Commit': { req: { snapshotter: string; name: string; key: string; labels?: Record<string, string> }; res: Record<string, never> };
+  'Snapshots.Remove': { req: { snapshotter: string; key: string }; res: Record<string, never> };
+  'Snapshots.Stat': { req: { snapshotter: string; key: string }; res: { info: SnapshotInfo } };
+  'Snapshots.Update': { req: { snapshotter: string; info: { name: string; labels?: Record<string, string> }; update_mask?: string[] }; res: { info: SnapshotInfo } };
+  'Snapshots.List': { req: { snapshotter: string; filters?: string[] }; res: { infos: SnapshotInfo[] } };
+  'Snapshots.Usage': { req: { snapshotter: string; key: string }; res: { size: number; inodes: number } };
 };

@@ -42,6 +42,7 @@ before(async () => {
   client = await connect('snap-test-client');
   backends = open();
   serveSnapshotter(server, backends);
+  await server.nc.flush(); // the subscription is registered before the first call
 });
 
 after(async () => {

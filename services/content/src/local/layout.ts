@@ -19,7 +19,7 @@
  *                                 (the mtime of `data` may be newer; status takes the later one)
  *       total                     announced total size, decimal (absent when unknown)
  *       expected                  announced digest (absent when none)       (Flotilla)
- *       lock                      pid of the process holding the writer     (Flotilla)
+ *       lock                      `<pid> <start time>` of the writer's process (Flotilla)
  *       <file>.tmp                a metadata file being replaced (crash leftover)
  *     <hash>.<uuid>.tmp/          an ingest being aborted (crash leftover)
  * ```

@@ -3,33 +3,53 @@
  * `ref <ref> locked`).
  *
  * Two levels: a process-wide map (any number of store instances on one root in one process agree),
- * and a `lock` file holding the owner's pid inside the ingest folder, so two processes on the same
- * root (replicas) agree too. A lock file whose process is gone — the service was killed while a
- * write was open — is stale: it is taken over on conflict and removed when a store opens. Ingests
+ * and a `lock` file inside the ingest folder naming the owner process (`<pid> <start time>`), so
+ * two processes on the same root (replicas) agree too. A lock file whose process is gone — the
+ * service was killed while a write was open, or the machine rebooted — is stale: it is taken over on conflict and removed when a store opens. Ingests
  * themselves are never removed by this: they stay resumable.
  */
+import { readFileSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { unavailable } from '@flotilla/api';
+import { isErrno } from './io-errors.js';
 
 /** Held locks of this process, by lock file path. */
 const held = new Map<string, number>();
 
-/** Whether process `pid` is alive on this host. */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+/**
+ * When process `pid` started (clock ticks since boot, field 22 of `/proc/<pid>/stat`), or
+ * undefined when it does not exist. With the pid it names a process uniquely even across reboots
+ * and pid reuse; without /proc, `kill(pid, 0)` tells whether the pid lives and `'?'` stands in.
+ */
+export function processStart(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) return undefined;
+  }
   try {
     process.kill(pid, 0);
-    return true;
+    return '?';
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return isErrno(err, 'EPERM') ? '?' : undefined;
   }
 }
 
-/** The pid in a lock file, or undefined when it is unreadable. */
-async function lockOwner(path: string): Promise<number | undefined> {
+const OWN = `${process.pid} ${processStart(process.pid) ?? '?'}`;
+
+/** Whether the owner written in a lock file (`<pid> <start>`) is a process that still runs. */
+function ownerAlive(owner: string): boolean {
+  const [pid, start] = owner.trim().split(/\s+/);
+  const now = processStart(Number(pid));
+  return now !== undefined && (start === undefined || start === '?' || now === '?' || now === start);
+}
+
+/** The owner line of a lock file, or undefined when it is unreadable. */
+async function lockOwner(path: string): Promise<string | undefined> {
   try {
-    const n = Number((await readFile(path, 'utf8')).trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    return (await readFile(path, 'utf8')).trim() || undefined;
   } catch {
     return undefined;
   }
@@ -37,10 +57,10 @@ async function lockOwner(path: string): Promise<number | undefined> {
 
 /** Whether the lock file at `path` belongs to nobody alive (or to this process but no live writer). */
 export async function isStaleLock(path: string): Promise<boolean> {
-  const pid = await lockOwner(path);
-  if (pid === undefined) return true;
-  if (pid === process.pid) return !held.has(path);
-  return !pidAlive(pid);
+  const owner = await lockOwner(path);
+  if (owner === undefined) return true;
+  if (owner === OWN) return !held.has(path);
+  return !ownerAlive(owner);
 }
 
 /** A lock taken by {@link acquireIngestLock}. */
@@ -61,14 +81,14 @@ export async function acquireIngestLock(path: string, ref: string): Promise<Inge
     for (let attempt = 0; ; attempt++) {
       try {
         const fh = await open(path, 'wx', 0o644);
-        await fh.writeFile(`${process.pid}\n`);
+        await fh.writeFile(`${OWN}\n`);
         await fh.close();
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-        const pid = await lockOwner(path);
+        const owner = await lockOwner(path);
         // Ours but not in `held`: a leftover of a writer of this process that failed half-way.
-        if (pid !== undefined && pid !== process.pid && pidAlive(pid)) throw locked(ref);
+        if (owner !== undefined && owner !== OWN && ownerAlive(owner)) throw locked(ref);
         await rm(path, { force: true });
       }
     }

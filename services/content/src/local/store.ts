@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { Code, failedPrecondition, kindError, notFound } from '@flotilla/api';
+import { Code, failedPrecondition, isDigest, kindError, notFound } from '@flotilla/api';
 import { adaptObject, parseFilters } from '@flotilla/filters';
 import { silentLogger, type Logger } from '@flotilla/log';
 import { digestHex, optionalSize, validateNamespace, validateRef } from '../names.js';
@@ -337,7 +337,7 @@ export class LocalContentStore implements ContentBackend, WriterHost {
       namespace,
       offset: st.size,
       total: Number.isSafeInteger(t) && t > 0 ? t : 0,
-      ...(/^sha256:[0-9a-f]{64}$/.test(e) ? { expected: e } : {}),
+      ...(isDigest(e) ? { expected: e } : {}),
       startedAt,
       // updatedat is refreshed on close only; the data file's mtime may be newer.
       updatedAt: Math.max(updated, Math.floor(st.mtimeMs)),

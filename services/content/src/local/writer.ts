@@ -56,8 +56,6 @@ export class LocalWriter implements ContentWriter {
   private updatedAt: number;
   private readonly lock: IngestLock;
   private state: State = 'open';
-  /** A write failed half-way: the hash no longer matches the file; only close is allowed. */
-  private broken?: Error;
   private final?: string;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -143,7 +141,6 @@ export class LocalWriter implements ContentWriter {
   private usable(): void {
     if (this.state === 'aborted') throw notFound(`ingest ref ${JSON.stringify(this.ref)}`);
     if (this.state !== 'open') throw failedPrecondition(`writer of ref ${JSON.stringify(this.ref)} is closed`);
-    if (this.broken) throw ioError(`ingest ref ${JSON.stringify(this.ref)} failed earlier; reopen to resume`, this.broken);
   }
 
   private async doWrite(offset: number, data: Uint8Array): Promise<number> {
@@ -165,7 +162,7 @@ export class LocalWriter implements ContentWriter {
     try {
       await pending;
     } catch (err) {
-      this.broken = err as Error;
+      // The hash now runs ahead of the file; the writer ends (see `ending`) and a resume re-hashes.
       throw ioError(`write ingest ref ${JSON.stringify(this.ref)}`, err);
     }
     this.offset += data.length;
@@ -177,7 +174,6 @@ export class LocalWriter implements ContentWriter {
     try {
       await this.fh.truncate(0);
     } catch (err) {
-      this.broken = err as Error;
       throw ioError(`truncate ingest ref ${JSON.stringify(this.ref)}`, err);
     }
     this.hash = createHash('sha256');

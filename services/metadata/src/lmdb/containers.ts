@@ -63,7 +63,7 @@ export class LmdbContainerStore implements ContainerStore {
       created_at: now,
       updated_at: now,
     };
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (this.read(ns, c.id)) throw alreadyExists(`container ${JSON.stringify(c.id)}`);
       this.env.objects.put([ns, 'containers', c.id], rec);
     });
@@ -73,7 +73,7 @@ export class LmdbContainerStore implements ContainerStore {
   async update(ns: string, c: ContainerInput, paths: string[] = []): Promise<Container> {
     if (!c?.id) throw invalidArgument('must specify a container id');
     let out!: Container;
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       const cur = this.read(ns, c.id);
       if (!cur) throw notFound(`container ${JSON.stringify(c.id)}`);
       const next = copy(cur);
@@ -106,7 +106,7 @@ export class LmdbContainerStore implements ContainerStore {
   }
 
   async delete(ns: string, id: string): Promise<void> {
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (!this.read(ns, id)) throw notFound(`container ${JSON.stringify(id)}`);
       this.env.objects.remove([ns, 'containers', id]);
     });

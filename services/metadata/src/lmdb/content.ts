@@ -6,6 +6,7 @@ import type { MetadataEnv } from './environment.js';
 import { kindRange } from './keys.js';
 import { updateLabels } from './labels-update.js';
 import { addToLease } from './leases.js';
+import { markDirtyContent } from '../gc/collector.js';
 
 /** A content record as stored. */
 interface ContentRecord {
@@ -44,7 +45,7 @@ export class LmdbContentStore implements ContentStore {
   async update(ns: string, info: { digest: string; labels?: Record<string, string> }, paths?: string[]): Promise<ContentInfo> {
     const digest = validateDigest(info?.digest);
     let out!: ContentInfo;
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       const r = this.get(ns, digest);
       if (!r) throw notFound(`content digest ${digest}`);
       const labels = updateLabels(r.labels, info.labels, paths, `content info ${JSON.stringify(digest)}`);
@@ -67,9 +68,10 @@ export class LmdbContentStore implements ContentStore {
 
   async delete(ns: string, digest: string): Promise<void> {
     validateDigest(digest);
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (!this.get(ns, digest)) throw notFound(`content digest ${digest}`);
       this.env.objects.remove([ns, 'content', digest]);
+      markDirtyContent(this.env, digest);
     });
     this.onDelete();
   }
@@ -82,7 +84,7 @@ export class LmdbContentStore implements ContentStore {
     const digest = validateDigest(req?.digest);
     validateLabels(req.labels);
     let out!: ContentInfo;
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       const existing = this.get(ns, digest);
       if (existing && req.exclusive) throw alreadyExists(`content ${digest}`);
       if (lease) addToLease(this.env, ns, lease, { type: 'content', id: digest });

@@ -24,6 +24,11 @@ export interface MetadataEnv {
   namespaces: Database<NamespaceRecord, string>;
   objects: Database<unknown, (string | number)[]>;
   meta: Database<unknown, string[]>;
+  /**
+   * Runs `fn` in a write transaction that is rolled back if `fn` throws and is batched with
+   * concurrent ones into one commit; resolves once durable.
+   */
+  write<T>(fn: () => T): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,8 @@ export function openMetadataEnv(o: MetadataEnvOptions): MetadataEnv {
     namespaces: root.openDB<NamespaceRecord, string>({ name: 'namespaces' }),
     objects: root.openDB<unknown, (string | number)[]>({ name: 'objects' }),
     meta,
+    // lmdb-js `transaction()` keeps writes made before a throw; `childTransaction` rolls back.
+    write: (fn) => root.childTransaction(fn),
     close: () => root.close(),
   };
 }

@@ -61,7 +61,7 @@ export class LmdbImageStore implements ImageStore {
     validateImage(image);
     const now = Date.now();
     const rec: Image = { name: image.name, labels: { ...(image.labels ?? {}) }, target: { ...image.target, size: Number(image.target.size) }, created_at: now, updated_at: now };
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (this.read(ns, image.name)) throw alreadyExists(`image ${JSON.stringify(image.name)}`);
       this.env.objects.put([ns, 'images', image.name], rec);
     });
@@ -71,7 +71,7 @@ export class LmdbImageStore implements ImageStore {
   async update(ns: string, image: ImageInput, paths: string[] = []): Promise<Image> {
     if (!image?.name) throw invalidArgument('image name must not be empty');
     let out!: Image;
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       const cur = this.read(ns, image.name);
       if (!cur) throw notFound(`image ${JSON.stringify(image.name)}`);
       const next: Image = copy(cur);
@@ -98,7 +98,7 @@ export class LmdbImageStore implements ImageStore {
   }
 
   async delete(ns: string, name: string): Promise<void> {
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (!this.read(ns, name)) throw notFound(`image ${JSON.stringify(name)}`);
       this.env.objects.remove([ns, 'images', name]);
     });

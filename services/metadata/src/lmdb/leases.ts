@@ -37,7 +37,7 @@ export class LmdbLeaseStore implements LeaseStore {
     validateIdentifier(id);
     validateLabels(labels);
     const rec: LeaseRecord = { labels: { ...labels }, createdAt: Date.now() };
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (this.env.objects.get([ns, 'leases', id]) !== undefined) throw alreadyExists(`lease ${JSON.stringify(id)}`);
       this.env.objects.put([ns, 'leases', id], rec);
     });
@@ -45,7 +45,7 @@ export class LmdbLeaseStore implements LeaseStore {
   }
 
   async delete(ns: string, id: string): Promise<void> {
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (this.env.objects.get([ns, 'leases', id]) === undefined) throw notFound(`lease ${JSON.stringify(id)}`);
       this.env.objects.remove([ns, 'leases', id]);
       for (const key of this.env.objects.getKeys(prefixRange([ns, 'leasedby', id]))) this.env.objects.remove(key);
@@ -66,12 +66,12 @@ export class LmdbLeaseStore implements LeaseStore {
 
   async addResource(ns: string, id: string, r: LeaseResource): Promise<void> {
     validateResource(r);
-    await this.env.objects.transaction(() => addToLease(this.env, ns, id, r));
+    await this.env.write(() => addToLease(this.env, ns, id, r));
   }
 
   async deleteResource(ns: string, id: string, r: LeaseResource): Promise<void> {
     validateResource(r);
-    await this.env.objects.transaction(() => {
+    await this.env.write(() => {
       if (this.env.objects.get([ns, 'leases', id]) === undefined) throw notFound(`lease ${JSON.stringify(id)}`);
       this.env.objects.remove([ns, 'leasedby', id, r.type, r.id]);
     });

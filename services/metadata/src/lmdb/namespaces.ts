@@ -46,7 +46,7 @@ export class LmdbNamespaceStore implements NamespaceStore {
       throw invalidArgument(`namespace.Labels: ${messageOf(err).replace(/: invalid argument$/, '')}`, err);
     }
     const clean = { ...(labels ?? {}) };
-    await this.env.namespaces.transaction(() => {
+    await this.env.write(() => {
       if (this.env.namespaces.get(name) !== undefined) throw alreadyExists(`namespace ${JSON.stringify(name)}`);
       const now = Date.now();
       this.env.namespaces.put(name, { labels: clean, createdAt: now, updatedAt: now });
@@ -66,7 +66,7 @@ export class LmdbNamespaceStore implements NamespaceStore {
       }
     }
     let result!: Namespace;
-    await this.env.namespaces.transaction(() => {
+    await this.env.write(() => {
       const now = Date.now();
       const rec = this.env.namespaces.get(name) ?? { labels: {}, createdAt: now, updatedAt: now };
       let next: Record<string, string>;
@@ -89,7 +89,7 @@ export class LmdbNamespaceStore implements NamespaceStore {
   async delete(name: string): Promise<void> {
     // containerd answers NotFound for names that cannot exist (ctr then prints the name and exits 0).
     if (!isIdentifier(name)) throw notFound(`namespace ${JSON.stringify(name)}`);
-    await this.env.namespaces.transaction(() => {
+    await this.env.write(() => {
       if (this.env.namespaces.get(name) === undefined) throw notFound(`namespace ${JSON.stringify(name)}`);
       const held: string[] = [];
       for (const kind of Object.keys(KIND_NAMES)) {

@@ -102,7 +102,7 @@ export interface ApplyResult {
   entries: number;
 }
 
-const OPEN_NEW_FILE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW | fsc.O_CLOEXEC;
+const OPEN_NEW_FILE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 const EPOCH: Timespec = { sec: 0, nsec: 0 };
 
 function boundTime(t: Timespec): Timespec {
@@ -127,7 +127,7 @@ export class Extractor implements TarSink {
   private readonly overlay: boolean;
   private readonly native: NativeOps;
   private readonly log: DifferLogger | undefined;
-  private readonly isRoot = process.getuid?.() === 0;
+  private readonly isRoot: boolean;
   /** parent name → resolved real components (valid until something is removed). */
   private readonly parents = new Map<string, string[]>();
   /** (dir target) real paths written by this layer, and their ancestors, for opaque markers. */
@@ -137,7 +137,9 @@ export class Extractor implements TarSink {
   private readonly dirTimes: Array<{ comps: string[]; atime: Timespec; mtime: Timespec }> = [];
   private file: OpenFile | undefined;
 
-  constructor(target: ApplyTarget, opts: { native?: NativeOps; log?: DifferLogger } = {}) {
+  /** `asRoot` overrides the check for root (devices are skipped when not root). */
+  constructor(target: ApplyTarget, opts: { native?: NativeOps; log?: DifferLogger; asRoot?: boolean } = {}) {
+    this.isRoot = opts.asRoot ?? process.getuid?.() === 0;
     this.overlay = target.kind === 'overlay-upper';
     this.tree = new ScopedRoot(target.kind === 'overlay-upper' ? target.upper : target.root);
     this.lowers = target.kind === 'overlay-upper' ? target.lowers.map((l) => new ScopedRoot(l)) : [];

@@ -1,0 +1,5 @@
+/** Garbage collection of the metadata service. */
+export * from './backend-cleanup.js';
+export * from './collector.js';
+export * from './labels.js';
+export * from './scheduler.js';
