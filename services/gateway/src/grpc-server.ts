@@ -9,6 +9,7 @@ import {
   HEALTH_PROTO,
   CONTAINERS_PROTO,
   CONTENT_PROTO,
+  DIFF_PROTO,
   IMAGES_PROTO,
   INTROSPECTION_PROTO,
   LEASES_PROTO,
@@ -21,6 +22,7 @@ import type { GatewayContext } from './gateway-context.js';
 import { containersService } from './services/containers.js';
 import { contentService } from './services/content.js';
 import { imagesService } from './services/images.js';
+import { diffService } from './services/diff.js';
 import { eventsService } from './services/events.js';
 import { healthService } from './services/health.js';
 import { introspectionService } from './services/introspection.js';
@@ -30,7 +32,7 @@ import { snapshotsService } from './services/snapshots.js';
 import { versionService } from './services/version.js';
 
 /** Proto files the gateway serves (and the event payload types it encodes). */
-export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, ...EVENT_TYPES_PROTOS];
+export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, DIFF_PROTO, ...EVENT_TYPES_PROTOS];
 
 type Node = { [k: string]: Node } & { service?: grpc.ServiceDefinition };
 
@@ -58,6 +60,7 @@ export function buildServer(g: GatewayContext, services: string[]): grpc.Server 
   add('containerd.services.images.v1.Images', imagesService(g));
   add('containerd.services.containers.v1.Containers', containersService(g));
   add('containerd.services.snapshots.v1.Snapshots', snapshotsService(g));
+  add('containerd.services.diff.v1.Diff', diffService(g));
   add('grpc.health.v1.Health', healthService(g, services));
   return server;
 }

@@ -13,6 +13,6 @@ await runService({
     log.info({ address: gc.address }, 'containerd API listening');
     onShutdown(() => new Promise<void>((r) => server.tryShutdown(() => r())));
     const grpcPlugin = (id: string) => ({ type: 'io.containerd.grpc.v1', id, requires: ['io.containerd.service.v1'], status: 'ok' as const });
-    return [grpcPlugin('version'), grpcPlugin('introspection'), grpcPlugin('events'), grpcPlugin('healthcheck'), { type: 'io.containerd.event.v1', id: 'exchange', requires: [], status: 'ok' }];
+    return [grpcPlugin('version'), grpcPlugin('introspection'), grpcPlugin('events'), grpcPlugin('healthcheck'), grpcPlugin('content'), grpcPlugin('diff'), { type: 'io.containerd.event.v1', id: 'exchange', requires: [], status: 'ok' }];
   },
 });

@@ -105,7 +105,9 @@ export function contentAndLeaseSuite(label: string, stores: () => { content: imp
     const l = await leases.create(ns, 'lease-1', { 'containerd.io/gc.expire': '2100-01-01T00:00:00Z' });
     assert.equal(l.id, 'lease-1');
     await rejectsWith(leases.create(ns, 'lease-1'), Code.AlreadyExists);
-    await rejectsWith(leases.create(ns, 'bad id!'), Code.InvalidArgument);
+    await rejectsWith(leases.create(ns, ''), Code.InvalidArgument);
+    assert.equal((await leases.create(ns, '/tmp/a path')).id, '/tmp/a path');
+    await leases.delete(ns, '/tmp/a path');
     await content.register(ns, { digest: D1, size: 1 }, 'lease-1');
     await leases.addResource(ns, 'lease-1', { type: 'snapshots/overlayfs', id: 'key 1' });
     await rejectsWith(leases.addResource(ns, 'lease-1', { type: 'images', id: 'x' }), Code.InvalidArgument);

@@ -1,6 +1,7 @@
-/** The snapshotter process: the overlayfs and native snapshotters on the bus (the differ comes next). */
+/** The snapshotter process: the overlayfs and native snapshotters and the differ on the bus. */
 import { runService } from '@flotilla/host';
 import { snapshotterConfig } from './config.js';
+import { serveDiffer } from './diff-service.js';
 import { NativeSnapshotter } from './native/native.js';
 import { OverlaySnapshotter } from './overlay/overlay.js';
 import { overlayUnsupportedReason } from './overlay/support.js';
@@ -29,6 +30,7 @@ await runService({
     backends.native = native;
 
     serveSnapshotter(bus, backends as Backends);
+    serveDiffer(bus, log.child({ component: 'differ' }));
     return snapshotterPlugins(state);
   },
 });

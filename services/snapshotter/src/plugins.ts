@@ -20,7 +20,7 @@ export interface SnapshotterPluginState {
 
 /**
  * The plugins of the snapshotter process: the overlayfs snapshotter (skipped with its reason when
- * overlay does not work here), the native snapshotter, and the walking differ (not yet).
+ * overlay does not work here), the native snapshotter, and the walking differ.
  */
 export function snapshotterPlugins(s: SnapshotterPluginState): PluginInfo[] {
   const platforms = [defaultPlatform()];
@@ -31,6 +31,6 @@ export function snapshotterPlugins(s: SnapshotterPluginState): PluginInfo[] {
   return [
     overlay,
     { type: 'io.containerd.snapshotter.v1', id: 'native', requires: [], status: 'ok', platforms, exports: { root: s.native.root } },
-    skippedPlugin('io.containerd.differ.v1', 'walking', 'not implemented yet', ['io.containerd.content.v1']),
+    { type: 'io.containerd.differ.v1', id: 'walking', requires: ['io.containerd.content.v1'], status: 'ok', platforms: ['linux/amd64'] },
   ];
 }

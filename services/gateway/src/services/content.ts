@@ -10,7 +10,7 @@ import { busOptions, requireNamespace, retryIdempotent } from '../call-options.j
 import type { GatewayContext } from '../gateway-context.js';
 import { failStream, unary } from '../status.js';
 import { toTimestamp } from '../timestamp.js';
-import { writeAll } from '../stream-write.js';
+import { readMessages, writeAll } from '../stream-write.js';
 
 type Call = grpc.ServerUnaryCall<any, any>;
 /** Infos per List response message. */
@@ -145,14 +145,18 @@ async function serveWrite(g: GatewayContext, call: grpc.ServerDuplexStream<Write
   requireNamespace(call);
   const o = busOptions(call, g.config.defaultTimeoutMs);
   let stream: Duplex<Record<string, unknown>, WriteReply> | undefined;
+  // The opening message of the bus stream is the first request; it is answered like the others.
   const ask = async (msg: Record<string, unknown>): Promise<WriteReply> => {
-    await stream!.send(msg);
-    const r = await stream!.recv();
+    if (!stream) {
+      stream = g.bus.openStream('content', 'Write', msg, { ...o, timeoutMs: 0, duplex: true });
+      call.once('cancelled', () => stream?.cancel());
+    } else await stream.send(msg);
+    const r = await stream.recv();
     if (!r) throw invalidArgument('content write stream ended early');
     return r;
   };
   try {
-    for await (const req of call as AsyncIterable<WriteRequest>) {
+    for await (const req of readMessages<WriteRequest>(call)) {
       const action = ACTIONS[req.action ?? 0];
       if (!action) throw invalidArgument(`unknown write action ${req.action}`);
       const base = {
@@ -162,11 +166,7 @@ async function serveWrite(g: GatewayContext, call: grpc.ServerDuplexStream<Write
         expected: req.expected || undefined,
         labels: req.labels && Object.keys(req.labels).length > 0 ? req.labels : undefined,
       };
-      if (!stream) {
-        if (!base.ref) throw invalidArgument('first message must have a reference');
-        stream = g.bus.openStream('content', 'Write', { ref: base.ref }, { ...o, timeoutMs: 0, duplex: true });
-        call.once('cancelled', () => stream?.cancel());
-      }
+      if (!stream && !base.ref) throw invalidArgument('first message must have a reference');
       let reply: WriteReply;
       if (action === 'write') {
         const data = req.data ?? Buffer.alloc(0);

@@ -1,9 +1,12 @@
 /** Leases on LMDB (containerd's `v1/<ns>/leases/<id>/{labels, content, snapshots, ingests}`). */
-import { alreadyExists, invalidArgument, notFound, validateDigest, validateIdentifier, validateLabels } from '@flotilla/api';
+import { alreadyExists, invalidArgument, notFound, validateDigest, validateLabels } from '@flotilla/api';
 import { adaptObject, parseFilters } from '@flotilla/filters';
 import type { Lease, LeaseResource, LeaseStore } from '../types.js';
 import type { MetadataEnv } from './environment.js';
 import { kindRange, prefixRange } from './keys.js';
+
+/** Longest lease id (LMDB keys are limited to 1978 bytes). */
+export const MAX_LEASE_ID_BYTES = 1024;
 
 /** A lease as stored. */
 interface LeaseRecord {
@@ -34,7 +37,9 @@ export class LmdbLeaseStore implements LeaseStore {
   ) {}
 
   async create(ns: string, id: string, labels: Record<string, string> = {}): Promise<Lease> {
-    validateIdentifier(id);
+    // containerd accepts any non-empty lease id (`ctr images mount` uses the target path).
+    if (typeof id !== 'string' || id === '') throw invalidArgument('lease id must be provided');
+    if (Buffer.byteLength(id) > MAX_LEASE_ID_BYTES) throw invalidArgument(`lease id longer than ${MAX_LEASE_ID_BYTES} bytes`);
     validateLabels(labels);
     const rec: LeaseRecord = { labels: { ...labels }, createdAt: Date.now() };
     await this.env.write(() => {

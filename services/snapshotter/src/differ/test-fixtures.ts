@@ -44,9 +44,10 @@ export class TempDirs {
     return join(this.base, `${name}-${++this.n}`);
   }
 
-  /** Mounts an overlay (lowers top first) and remembers to unmount it. */
-  mountOverlay(lowers: string[], upper: string, work: string, target: string): void {
-    run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`, target]);
+  /** Mounts an overlay (lowers top first; read-only without an upper) and remembers to unmount it. */
+  mountOverlay(lowers: string[], upper: string | undefined, work: string | undefined, target: string): void {
+    const opts = upper ? `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}` : `ro,lowerdir=${lowers.join(':')}`;
+    run('mount', ['-t', 'overlay', 'overlay', '-o', opts, target]);
     this.mounts.push(target);
   }
 

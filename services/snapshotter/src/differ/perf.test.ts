@@ -1,0 +1,73 @@
+/**
+ * Throughput of applyLayer on a 300 MB layer of many small files (generated on the fly, so only the
+ * extraction is measured), uncompressed and gzip. Prints MB/s; fails only when far too slow.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { createGzip, constants as zc } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { applyLayer } from './apply.js';
+import { TempDirs } from './test-fixtures.js';
+import { rawTar } from './test-tar-builder.js';
+import { MediaTypeOciLayer, MediaTypeOciLayerGzip } from './media-types.js';
+
+const FILES = 24_000;
+const DIRS = 240;
+const pool = randomBytes(1 << 20);
+
+/** A layer of DIRS directories holding FILES files of 4–21 KiB (≈ 300 MB), yielded in ~1 MiB chunks. */
+async function* manySmallFiles(): AsyncGenerator<Uint8Array> {
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  for (let d = 0; d < DIRS; d++) {
+    batch.push(rawTar([{ name: `d${d}/`, type: '5', mode: 0o755 }], { end: false }));
+    for (let f = 0; f < FILES / DIRS; f++) {
+      const i = d * (FILES / DIRS) + f;
+      const size = 4096 + ((i * 7919) % (17 * 1024));
+      const off = (i * 4099) % (pool.length - size);
+      const entry = rawTar([{ name: `d${d}/file-${f}.bin`, data: pool.subarray(off, off + size), mode: 0o644, uid: 1000, gid: 1000 }], { end: false });
+      batch.push(entry);
+      batchBytes += entry.length;
+      if (batchBytes >= 1 << 20) {
+        yield Buffer.concat(batch);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+  }
+  batch.push(Buffer.alloc(1024));
+  yield Buffer.concat(batch);
+}
+
+describe('apply throughput', () => {
+  const tmp = new TempDirs();
+  after(() => tmp.cleanup());
+
+  it('applies ~300 MB of small files in a few seconds', async () => {
+    const root = tmp.dir('perf');
+    const t0 = performance.now();
+    const r = await applyLayer(manySmallFiles(), { kind: 'dir', root }, { mediaType: MediaTypeOciLayer });
+    const secs = (performance.now() - t0) / 1000;
+    const mb = r.size / 1e6;
+    console.log(`# apply (tar): ${mb.toFixed(0)} MB, ${r.entries} entries in ${secs.toFixed(2)} s = ${(mb / secs).toFixed(0)} MB/s, ${(r.entries / secs).toFixed(0)} entries/s`);
+    assert.equal(r.entries, FILES + DIRS);
+    assert.equal(readdirSync(root).length, DIRS);
+    assert.ok(secs < 30, 'far too slow');
+  });
+
+  it('applies the same layer gzip-compressed', async () => {
+    const root = tmp.dir('perf-gz');
+    const gz = Readable.from(manySmallFiles()).pipe(createGzip({ level: 1, strategy: zc.Z_DEFAULT_STRATEGY }));
+    const parts: Buffer[] = [];
+    for await (const c of gz) parts.push(c as Buffer);
+    const blob = Buffer.concat(parts);
+    const t0 = performance.now();
+    const r = await applyLayer(Readable.from([blob]), { kind: 'dir', root }, { mediaType: MediaTypeOciLayerGzip });
+    const secs = (performance.now() - t0) / 1000;
+    const mb = r.size / 1e6;
+    console.log(`# apply (gzip): ${(blob.length / 1e6).toFixed(0)} MB compressed, ${mb.toFixed(0)} MB in ${secs.toFixed(2)} s = ${(mb / secs).toFixed(0)} MB/s uncompressed`);
+    assert.ok(secs < 60, 'far too slow');
+  });
+});
