@@ -1,5 +1,6 @@
 /** `flotilla` command line: up, config, status. */
 import { codeOf, messageOf } from '@flotilla/api';
+import { fsckCommand, gcCommand } from './admin.js';
 import { configCommand } from './config-command.js';
 import { statusCommand } from './status.js';
 import { up } from './up.js';
@@ -11,6 +12,8 @@ commands:
   config default                                                         print the default config.toml
   config dump [flags of up]                                              print the effective config
   status [--state DIR] [--json]                                          show each process
+  fsck [--state DIR] [--json]                                            check metadata against the backends
+  gc [--state DIR]                                                       collect garbage now
 `;
 
 /** Runs the CLI with `argv` (without node and script). */
@@ -25,6 +28,12 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'status':
         process.exitCode = await statusCommand(rest);
+        return;
+      case 'fsck':
+        process.exitCode = await fsckCommand(rest);
+        return;
+      case 'gc':
+        process.exitCode = await gcCommand(rest);
         return;
       case undefined:
       case 'help':

@@ -1,7 +1,7 @@
 /** The metadata process: namespaced records on LMDB, and the garbage collector. */
 import { runService } from '@flotilla/host';
 import { metadataConfig } from './config.js';
-import { GcScheduler, cleanupBackends, collectGarbage } from './gc/index.js';
+import { GcScheduler, cleanupBackends, collectGarbage, fsck } from './gc/index.js';
 import { openMetadataEnv } from './lmdb/environment.js';
 import { lmdbStores } from './lmdb/stores.js';
 import { BusSnapshotBackend } from './snapshots/backend.js';
@@ -24,11 +24,21 @@ await runService({
     );
     onShutdown(() => env.close());
     onShutdown(() => gc.stop());
-    const stores = lmdbStores(env, () => gc.deleted(), () => new BusSnapshotBackend(bus));
+    const stores = lmdbStores(env, () => gc.deleted(), () => new BusSnapshotBackend(bus), (labels) => gc.leaseCreated(labels));
     serveMetadata(bus, {
       ...stores,
       collect: async (sync) => {
         if (sync) await gc.collectNow();
+      },
+    });
+    // Administration: consistency check and on-demand collection (`flotilla fsck`, `flotilla gc`).
+    bus.serve('metadata-admin', {
+      unary: {
+        Fsck: async () => fsck(env, bus, ['overlayfs', 'native']),
+        Collect: async () => {
+          const r = await gc.collectNow();
+          return { content: r.content.length, snapshots: r.snapshots.length, leases: r.leases.length, pauseMs: r.pauseMs };
+        },
       },
     });
     gc.start();

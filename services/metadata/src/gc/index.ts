@@ -3,3 +3,4 @@ export * from './backend-cleanup.js';
 export * from './collector.js';
 export * from './labels.js';
 export * from './scheduler.js';
+export * from './fsck.js';

@@ -6,6 +6,7 @@
 import { Code, codeOf } from '@flotilla/api';
 import type { Logger } from '@flotilla/log';
 import type { GcResult } from './collector.js';
+import { leaseExpiry } from './labels.js';
 
 /** Scheduler settings (from `plugins."io.containerd.gc.v1.scheduler"`). */
 export interface GcSchedule {
@@ -27,6 +28,7 @@ export class GcScheduler {
   private lastPauseMs = 0;
   private lastEnd = 0;
   private stopped = false;
+  private nextExpiry?: number;
 
   constructor(
     private readonly s: GcSchedule,
@@ -42,6 +44,12 @@ export class GcScheduler {
   /** Counts a deletion; schedules a run once the threshold is reached. */
   deleted(): void {
     if (++this.deletions > this.s.deletionThreshold) this.schedule(this.s.scheduleDelayMs);
+  }
+
+  /** A lease with these labels was created: make sure a run happens soon after it expires. */
+  leaseCreated(labels: Record<string, string>): void {
+    const t = leaseExpiry(labels);
+    if (t !== undefined && (this.nextExpiry === undefined || t < this.nextExpiry)) this.armExpiry(t);
   }
 
   /** Runs a collection now (after any running one) and resolves when it is done. */
@@ -93,6 +101,7 @@ export class GcScheduler {
   }
 
   private armExpiry(next: number | undefined): void {
+    this.nextExpiry = next;
     clearTimeout(this.expiryTimer);
     if (this.stopped) return;
     const wait = Math.min(next === undefined ? Infinity : Math.max(0, next - Date.now()) + 50, this.s.expireCheckMs);

@@ -34,6 +34,8 @@ export class LmdbLeaseStore implements LeaseStore {
   constructor(
     private readonly env: MetadataEnv,
     private readonly onDelete: () => void = () => undefined,
+    /** Told of each new lease's labels (the GC scheduler arms its expiry timer). */
+    private readonly onCreate: (labels: Record<string, string>) => void = () => undefined,
   ) {}
 
   async create(ns: string, id: string, labels: Record<string, string> = {}): Promise<Lease> {
@@ -46,6 +48,7 @@ export class LmdbLeaseStore implements LeaseStore {
       if (this.env.objects.get([ns, 'leases', id]) !== undefined) throw alreadyExists(`lease ${JSON.stringify(id)}`);
       this.env.objects.put([ns, 'leases', id], rec);
     });
+    this.onCreate(rec.labels);
     return { id, created_at: rec.createdAt, labels: rec.labels };
   }
 

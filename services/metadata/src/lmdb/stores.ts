@@ -18,12 +18,17 @@ const noBackend = (): SnapshotBackend => {
  * The LMDB stores; `onDelete` is told of every deletion (the GC scheduler counts them); snapshots
  * drive the snapshotter backend that `backend` gives.
  */
-export function lmdbStores(env: MetadataEnv, onDelete: () => void = () => undefined, backend: () => SnapshotBackend = noBackend): MetadataStores {
+export function lmdbStores(
+  env: MetadataEnv,
+  onDelete: () => void = () => undefined,
+  backend: () => SnapshotBackend = noBackend,
+  onLease: (labels: Record<string, string>) => void = () => undefined,
+): MetadataStores {
   return {
     snapshots: new MetadataSnapshotStore(env, backend, onDelete),
     namespaces: new LmdbNamespaceStore(env),
     content: new LmdbContentStore(env, onDelete),
-    leases: new LmdbLeaseStore(env, onDelete),
+    leases: new LmdbLeaseStore(env, onDelete, onLease),
     images: new LmdbImageStore(env, onDelete),
     containers: new LmdbContainerStore(env, onDelete),
   };

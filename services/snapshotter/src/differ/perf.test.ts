@@ -15,13 +15,14 @@ import { MediaTypeOciLayer, MediaTypeOciLayerGzip } from './media-types.js';
 
 const FILES = 24_000;
 const DIRS = 240;
-const pool = randomBytes(1 << 20);
+// half random, half text-like: compresses about 2:1 like typical layers
+const pool = Buffer.concat([randomBytes(1 << 19), Buffer.from('lorem ipsum dolor sit amet '.repeat(20_000)).subarray(0, 1 << 19)]);
 
-/** A layer of DIRS directories holding FILES files of 4–21 KiB (≈ 300 MB), yielded in ~1 MiB chunks. */
-async function* manySmallFiles(): AsyncGenerator<Uint8Array> {
+/** A layer of `dirs` directories of 100 files of 4–21 KiB (240 dirs ≈ 300 MB), in ~1 MiB chunks. */
+async function* manySmallFiles(dirs = DIRS): AsyncGenerator<Uint8Array> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
-  for (let d = 0; d < DIRS; d++) {
+  for (let d = 0; d < dirs; d++) {
     batch.push(rawTar([{ name: `d${d}/`, type: '5', mode: 0o755 }], { end: false }));
     for (let f = 0; f < FILES / DIRS; f++) {
       const i = d * (FILES / DIRS) + f;
@@ -57,9 +58,9 @@ describe('apply throughput', () => {
     assert.ok(secs < 30, 'far too slow');
   });
 
-  it('applies the same layer gzip-compressed', async () => {
+  it('applies a gzip-compressed layer', async () => {
     const root = tmp.dir('perf-gz');
-    const gz = Readable.from(manySmallFiles()).pipe(createGzip({ level: 1, strategy: zc.Z_DEFAULT_STRATEGY }));
+    const gz = Readable.from(manySmallFiles(60)).pipe(createGzip({ level: 1, strategy: zc.Z_DEFAULT_STRATEGY }));
     const parts: Buffer[] = [];
     for await (const c of gz) parts.push(c as Buffer);
     const blob = Buffer.concat(parts);
@@ -68,6 +69,6 @@ describe('apply throughput', () => {
     const secs = (performance.now() - t0) / 1000;
     const mb = r.size / 1e6;
     console.log(`# apply (gzip): ${(blob.length / 1e6).toFixed(0)} MB compressed, ${mb.toFixed(0)} MB in ${secs.toFixed(2)} s = ${(mb / secs).toFixed(0)} MB/s uncompressed`);
-    assert.ok(secs < 60, 'far too slow');
+    assert.ok(secs < 30, 'far too slow');
   });
 });
