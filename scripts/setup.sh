@@ -19,6 +19,7 @@ DEB_PACKAGES=(
   procps
   psmisc
   xz-utils
+  zstd
   ca-certificates
 )
 

@@ -4,3 +4,4 @@ export * from './ctr.js';
 export * from './flotilla.js';
 export * from './processes.js';
 export * from './images/index.js';
+export * from './raw-tar.js';

@@ -12,3 +12,5 @@ export * from './overlay/overlay.js';
 export * from './overlay/support.js';
 export * from './native/native.js';
 export * from './native/copy-tree.js';
+export * from './differ/index.js';
+export * from './diff-service.js';

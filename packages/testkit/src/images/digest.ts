@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
 /** `sha256:<hex>` of bytes. */
-export function sha256Bytes(data: Buffer | string): string {
+export function sha256Bytes(data: Uint8Array | string): string {
   return 'sha256:' + createHash('sha256').update(data).digest('hex');
 }
 

@@ -1,4 +1,5 @@
 /** containerd.services.leases.v1.Leases, backed by the metadata service. */
+import { randomBytes, randomInt } from 'node:crypto';
 import { LeasesClient, type Lease } from '@flotilla/metadata';
 import type * as grpc from '@grpc/grpc-js';
 import { busOptions, requireNamespace, retryIdempotent } from '../call-options.js';
@@ -12,6 +13,12 @@ type Resource = { id?: string; type?: string };
 const leaseMessage = (l: Lease) => ({ id: l.id, created_at: toTimestamp(l.created_at), labels: l.labels });
 const resourceOf = (r: Resource | undefined) => ({ id: r?.id ?? '', type: r?.type ?? '' });
 
+/** containerd's `leases.WithRandomID()`: `<nanoseconds of the current second>-<3 random bytes, base64url>`. */
+export function randomLeaseId(): string {
+  const nanos = (Date.now() % 1000) * 1_000_000 + randomInt(1_000_000);
+  return `${nanos}-${randomBytes(3).toString('base64url')}`;
+}
+
 /** The Leases service implementation. */
 export function leasesService(g: GatewayContext) {
   const open = (call: Call) => {
@@ -22,7 +29,8 @@ export function leasesService(g: GatewayContext) {
   return {
     Create: unary(g.log, 'Leases.Create', async (req: { id: string; labels?: Record<string, string> }, call) => {
       const { ns, store } = open(call);
-      return { lease: leaseMessage(await store.create(ns, req.id, req.labels ?? {})) };
+      // containerd's lease service gives a lease without an id a random one (`ctr leases create` without --id).
+      return { lease: leaseMessage(await store.create(ns, req.id || randomLeaseId(), req.labels ?? {})) };
     }),
     Delete: unary(g.log, 'Leases.Delete', async (req: { id: string; sync?: boolean }, call) => {
       const { ns, store } = open(call);

@@ -33,7 +33,7 @@ export class LmdbContainerStore implements ContainerStore {
 
   async get(ns: string, id: string): Promise<Container> {
     const c = this.read(ns, id);
-    if (!c) throw notFound(`container ${JSON.stringify(id)}`);
+    if (!c) throw notFound(`container ${JSON.stringify(id)} in namespace ${JSON.stringify(ns)}`);
     return copy(c);
   }
 

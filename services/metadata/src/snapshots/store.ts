@@ -36,6 +36,9 @@ const BACKEND_LABEL_PREFIX = 'containerd.io/snapshot/';
 const backendLabels = (labels: Record<string, string> = {}) =>
   Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(BACKEND_LABEL_PREFIX)));
 
+/** containerd's NotFound for a missing snapshot (metadata/snapshot.go: `snapshot %v does not exist`). */
+const snapshotMissing = (key: string) => notFound(`snapshot ${key} does not exist`);
+
 function requireKey(key: unknown, what = 'key'): string {
   if (typeof key !== 'string' || key === '') throw invalidArgument(`snapshot ${what} must not be empty`);
   return key;
@@ -69,8 +72,8 @@ export class MetadataSnapshotStore implements SnapshotStore {
     let bparent: string | undefined;
     if (parent) {
       const p = this.rec(ns, sn, parent);
-      if (!p) throw notFound(`parent snapshot ${JSON.stringify(parent)} does not exist`);
-      if (p.kind !== 'committed') throw invalidArgument(`parent ${JSON.stringify(parent)} is not committed`);
+      if (!p) throw notFound(`parent snapshot ${parent} does not exist`);
+      if (p.kind !== 'committed') throw invalidArgument(`failed to create snapshot: parent ${JSON.stringify(p.backendKey)} is not committed snapshot`);
       bparent = p.backendKey;
     }
     const bkey = this.nextBackendKey(ns, key);
@@ -79,7 +82,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
     try {
       await this.env.write(() => {
         if (this.rec(ns, sn, key)) throw alreadyExists(`snapshot ${JSON.stringify(key)}`);
-        if (parent && !this.rec(ns, sn, parent)) throw notFound(`parent snapshot ${JSON.stringify(parent)} does not exist`);
+        if (parent && !this.rec(ns, sn, parent)) throw notFound(`parent snapshot ${parent} does not exist`);
         if (lease) addToLease(this.env, ns, lease, { type: `snapshots/${sn}`, id: key });
         const now = Date.now();
         this.env.objects.put([ns, 'snapshots', sn, key], { backendKey: bkey, parent, kind, labels: { ...labels }, created_at: now, updated_at: now } satisfies SnapshotRecord);
@@ -102,7 +105,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
 
   async mounts(ns: string, sn: string, key: string): Promise<Mount[]> {
     const r = this.rec(ns, sn, requireKey(key));
-    if (!r) throw notFound(`snapshot ${JSON.stringify(key)}`);
+    if (!r) throw snapshotMissing(key);
     return this.backend().mounts(sn, r.backendKey);
   }
 
@@ -110,10 +113,11 @@ export class MetadataSnapshotStore implements SnapshotStore {
     requireKey(name, 'name');
     requireKey(key);
     validateLabels(labels);
-    const r = this.rec(ns, sn, key);
-    if (!r) throw notFound(`snapshot ${JSON.stringify(key)}`);
+    // containerd checks the new name before the key.
     if (this.rec(ns, sn, name)) throw alreadyExists(`snapshot ${JSON.stringify(name)}`);
-    if (r.kind !== 'active') throw failedPrecondition(`snapshot ${JSON.stringify(key)} is not active`);
+    const r = this.rec(ns, sn, key);
+    if (!r) throw snapshotMissing(key);
+    if (r.kind !== 'active') throw failedPrecondition(`failed to commit snapshot: snapshot ${JSON.stringify(r.backendKey)} is not active`);
     const bname = this.nextBackendKey(ns, name);
     await this.backend().commit(sn, bname, r.backendKey, backendLabels(labels));
     await this.env.write(() => {
@@ -132,9 +136,9 @@ export class MetadataSnapshotStore implements SnapshotStore {
     requireKey(key);
     await this.env.write(() => {
       const r = this.rec(ns, sn, key);
-      if (!r) throw notFound(`snapshot ${JSON.stringify(key)}`);
+      if (!r) throw snapshotMissing(key);
       for (const _ of this.env.objects.getKeys({ ...prefixRange([ns, 'snapchild', sn, key]), limit: 1 })) {
-        throw failedPrecondition(`cannot remove snapshot ${JSON.stringify(key)} with child`);
+        throw failedPrecondition('cannot remove snapshot with child');
       }
       this.env.objects.remove([ns, 'snapshots', sn, key]);
       if (r.parent) this.env.objects.remove([ns, 'snapchild', sn, r.parent, key]);
@@ -145,7 +149,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
 
   async stat(ns: string, sn: string, key: string): Promise<SnapshotInfo> {
     const r = this.rec(ns, sn, requireKey(key));
-    if (!r) throw notFound(`snapshot ${JSON.stringify(key)}`);
+    if (!r) throw snapshotMissing(key);
     return this.info(key, r);
   }
 
@@ -154,7 +158,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
     let out!: SnapshotInfo;
     await this.env.write(() => {
       const r = this.rec(ns, sn, key);
-      if (!r) throw notFound(`snapshot ${JSON.stringify(key)}`);
+      if (!r) throw snapshotMissing(key);
       const labels = updateLabels(r.labels, info.labels, paths, `snapshot ${JSON.stringify(key)}`);
       const next = { ...r, labels, updated_at: Date.now() };
       this.env.objects.put([ns, 'snapshots', sn, key], next);
@@ -175,7 +179,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
 
   async usage(ns: string, sn: string, key: string): Promise<{ size: number; inodes: number }> {
     const r = this.rec(ns, sn, requireKey(key));
-    if (!r) throw notFound(`snapshot ${JSON.stringify(key)}`);
+    if (!r) throw snapshotMissing(key);
     return this.backend().usage(sn, r.backendKey);
   }
 }

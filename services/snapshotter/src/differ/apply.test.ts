@@ -8,7 +8,7 @@ import { Code, codeOf } from '@flotilla/api';
 import { applyLayer } from './apply.js';
 import { treeManifest, compareManifests } from './tree-manifest.js';
 import { TempDirs, buildSampleTree, gnuTarCreate, gnuTarExtract, have, run, CAP_NET_RAW } from './test-fixtures.js';
-import { rawTar, sha256Digest, chunked } from './test-tar-builder.js';
+import { rawTar, sha256Bytes, chunked } from '@flotilla/testkit';
 import { defaultNativeOps, nativeLoadError, PortableOps } from './native.js';
 import { MediaTypeDockerLayer, MediaTypeDockerLayerGzip, MediaTypeOciLayer, MediaTypeOciLayerGzip, MediaTypeOciLayerZstd } from './media-types.js';
 
@@ -33,7 +33,7 @@ describe('applyLayer', () => {
     gnuTarExtract(sampleTar, gnu);
     const ours = tmp.dir('ours');
     const r = await applyLayer(chunked(sampleTar, 7919), { kind: 'dir', root: ours }, { mediaType: TAR });
-    assert.equal(r.diffId, sha256Digest(sampleTar));
+    assert.equal(r.diffId, sha256Bytes(sampleTar));
     assert.equal(r.size, sampleTar.length);
     assert.equal(r.compression, 'none');
     const a = treeManifest(gnu);
@@ -78,7 +78,7 @@ describe('applyLayer', () => {
       const d = tmp.dir('magic');
       const r = await applyLayer(chunked(bytes, 3), { kind: 'dir', root: d }, { mediaType });
       assert.equal(readFileSync(join(d, 'hello'), 'utf8'), 'hi\n');
-      assert.equal(r.diffId, sha256Digest(tar));
+      assert.equal(r.diffId, sha256Bytes(tar));
     }
   });
 
@@ -86,14 +86,14 @@ describe('applyLayer', () => {
     const tar = Buffer.concat([rawTar([{ name: 'a', data: 'a' }]), Buffer.alloc(9216), Buffer.from('trailing junk')]);
     const d = tmp.dir('trail');
     const r = await applyLayer(chunked(tar, 1000), { kind: 'dir', root: d }, { mediaType: TAR });
-    assert.equal(r.diffId, sha256Digest(tar));
+    assert.equal(r.diffId, sha256Bytes(tar));
     assert.equal(r.size, tar.length);
   });
 
   it('accepts an empty stream as an empty layer and a tar without end marker', async () => {
     const d = tmp.dir('empty');
     const r = await applyLayer(chunked(Buffer.alloc(0), 1), { kind: 'dir', root: d }, { mediaType: TAR });
-    assert.equal(r.diffId, sha256Digest(Buffer.alloc(0)));
+    assert.equal(r.diffId, sha256Bytes(Buffer.alloc(0)));
     const noEnd = rawTar([{ name: 'x', data: 'x' }], { end: false });
     await applyLayer(chunked(noEnd, 100), { kind: 'dir', root: d }, { mediaType: TAR });
     assert.equal(readFileSync(join(d, 'x'), 'utf8'), 'x');

@@ -136,6 +136,7 @@ export class Extractor implements TarSink {
   private readonly opaqueDone = new Set<string>();
   private readonly dirTimes: Array<{ comps: string[]; atime: Timespec; mtime: Timespec }> = [];
   private file: OpenFile | undefined;
+  private readonly warned = new Set<string>();
 
   /** `asRoot` overrides the check for root (devices are skipped when not root). */
   constructor(target: ApplyTarget, opts: { native?: NativeOps; log?: DifferLogger; asRoot?: boolean } = {}) {
@@ -202,14 +203,14 @@ export class Extractor implements TarSink {
         } catch (err) {
           throw ioFailure('link', where(), err);
         }
-        this.finishByPath(path, e, target.symlink ? 'symlink' : 'other');
+        this.finishByPath(path, e, target.symlink ? 'symlink' : target.regular ? 'file' : 'other');
         break;
       }
       case 'char':
       case 'block':
       case 'fifo': {
         if (e.kind !== 'fifo' && !this.isRoot) {
-          this.log?.warn({ name: displayName(e.name) }, 'device ignored: not running as root');
+          this.warnOnce('device ignored: not running as root', { name: displayName(e.name) });
           return;
         }
         const type = e.kind === 'char' ? S_IFCHR : e.kind === 'block' ? S_IFBLK : S_IFIFO;
@@ -413,7 +414,7 @@ export class Extractor implements TarSink {
   }
 
   /** The real components of a hardlink's target, which must exist inside the tree. */
-  private linkTarget(e: TarEntry): { comps: string[]; symlink: boolean } {
+  private linkTarget(e: TarEntry): { comps: string[]; symlink: boolean; regular: boolean } {
     const what = `hardlink ${JSON.stringify(displayName(e.name))} -> ${JSON.stringify(displayName(e.linkname))}`;
     const comps = entryComponents(e.linkname, 'hardlink target');
     if (comps.length === 0) throw invalidArgument(`${what}: target is the root`);
@@ -421,10 +422,11 @@ export class Extractor implements TarSink {
     const st = this.tree.lstat(real);
     if (!st) throw invalidArgument(`${what}: target does not exist in the tree`);
     if (st.isDirectory()) throw invalidArgument(`${what}: target is a directory`);
-    return { comps: real, symlink: st.isSymbolicLink() };
+    return { comps: real, symlink: st.isSymbolicLink(), regular: st.isFile() };
   }
 
-  private finishByPath(path: string[], e: TarEntry, kind: 'dir' | 'symlink' | 'other'): void {
+  /** Owner, xattrs, mode and times of a non-file entry (or a hardlink: `file` when it is one). */
+  private finishByPath(path: string[], e: TarEntry, kind: 'dir' | 'file' | 'symlink' | 'other'): void {
     const host = this.tree.host(path);
     const where = (): string => this.tree.display(path);
     try {
@@ -432,7 +434,7 @@ export class Extractor implements TarSink {
     } catch (err) {
       throw ioFailure('chown', where(), err);
     }
-    const regOrDir = kind === 'dir' || (kind === 'other' && e.kind === 'hardlink');
+    const regOrDir = kind === 'dir' || kind === 'file';
     this.setXattrs(e, where, regOrDir, (name, value) => this.native.lsetxattr(host, name, value));
     const atime = boundTime(later(e.atime ?? e.mtime, e.mtime));
     const mtime = boundTime(e.mtime);
@@ -448,7 +450,7 @@ export class Extractor implements TarSink {
   private setXattrs(e: TarEntry, where: () => string, regOrDir: boolean, set: (name: string, v: Buffer) => void): void {
     for (const [name, value] of e.xattrs) {
       if (name.startsWith('trusted.')) {
-        this.log?.warn({ path: where(), xattr: name }, 'ignored xattr in archive: admin attributes not supported');
+        this.warnOnce('ignored xattr in archive: admin attributes not supported', { path: where(), xattr: name }, name);
         continue;
       }
       try {
@@ -456,17 +458,25 @@ export class Extractor implements TarSink {
       } catch (err) {
         const code = errnoName(err);
         if (code === 'EPERM' && name.startsWith('user.') && !regOrDir) {
-          this.log?.warn({ path: where(), xattr: name }, 'ignored xattr in archive: user.* only on files and directories');
+          this.warnOnce('ignored xattr in archive: user.* only on files and directories', { path: where(), xattr: name }, name);
           continue;
         }
         if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-          this.log?.warn({ path: where(), xattr: name }, 'ignored xattr in archive: not supported');
+          this.warnOnce('ignored xattr in archive: not supported', { path: where(), xattr: name }, name);
           continue;
         }
         const kind = code === 'EINVAL' || code === 'E2BIG' || code === 'ERANGE' ? Code.InvalidArgument : undefined;
         throw ioFailure(`setxattr ${name}`, where(), err, kind);
       }
     }
+  }
+
+  /** Logs a warning once per message and key (the first path is given as an example). */
+  private warnOnce(msg: string, detail: Record<string, unknown>, key = ''): void {
+    const k = `${msg}\0${key}`;
+    if (this.warned.has(k)) return;
+    this.warned.add(k);
+    this.log?.warn(detail, msg);
   }
 
   private markWritten(path: string[]): void {

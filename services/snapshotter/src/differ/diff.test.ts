@@ -8,7 +8,7 @@ import { applyLayer } from './apply.js';
 import { compressGzip, diffLayer } from './diff.js';
 import { treeManifest, compareManifests, type ManifestOptions } from './tree-manifest.js';
 import { TempDirs, buildSampleTree, gnuTarExtract, run } from './test-fixtures.js';
-import { chunked } from './test-tar-builder.js';
+import { chunked } from '@flotilla/testkit';
 import { defaultNativeOps } from './native.js';
 import { MediaTypeOciLayer, MediaTypeOciLayerGzip } from './media-types.js';
 
@@ -132,6 +132,10 @@ describe('diffLayer (dir)', () => {
     const gnu = tmp.dir('pax-gnu');
     gnuTarExtract(tar, gnu);
     assert.deepEqual(compareManifests(treeManifest(gnu), treeManifest(out)), []);
+  });
+
+  it('compressGzip passes the error kind of its source through', async () => {
+    await assert.rejects(collect(compressGzip(diffLayer([], { kind: 'dir', root: join(parent, 'nope') }))), (e) => codeOf(e) === Code.FailedPrecondition);
   });
 
   it('stops with Canceled and reports a missing source as FailedPrecondition', async () => {

@@ -12,7 +12,7 @@ import { applyLayer } from './apply.js';
 import { diffLayer } from './diff.js';
 import { treeManifest, compareManifests } from './tree-manifest.js';
 import { TempDirs, run } from './test-fixtures.js';
-import { rawTar, chunked, type RawEntry } from './test-tar-builder.js';
+import { rawTar, chunked, type RawEntry } from '@flotilla/testkit';
 import { defaultNativeOps, splitDev, S_IFIFO } from './native.js';
 import { MediaTypeOciLayer } from './media-types.js';
 
@@ -179,5 +179,21 @@ describe('whiteouts and opaque directories (overlayfs mount vs native)', () => {
     } finally {
       tmp.unmount(ro);
     }
+  });
+
+  it('diffs a full tree against overlay lowers read as a merged view (no mount)', async () => {
+    const [u1, u2] = uppers as [string, string, string];
+    const parts: Buffer[] = [];
+    for await (const c of diffLayer([u2, u1], { kind: 'dir', root: native3 })) parts.push(Buffer.from(c));
+    const tar = Buffer.concat(parts);
+    const names = run('tar', ['-tf', '-'], { input: tar }).toString().trim().split('\n');
+    assert.ok(names.includes('.wh.d'));
+    assert.ok(!names.includes('e/.wh.p'), 'e/p is already hidden by a lower whiteout');
+    assert.ok(!names.some((n) => n.startsWith('d/')), 'the opaque lower d shows only its own entries, and d is gone');
+    const nat = tmp.dir('native12');
+    for (const layer of [L1, L2]) await applyLayer(chunked(rawTar(layer), 4096), { kind: 'dir', root: nat }, { mediaType: TAR });
+    await applyLayer(chunked(tar, 4096), { kind: 'dir', root: nat }, { mediaType: TAR });
+    const opts = { dirMtime: false, mtime: 's', symlinkMtime: false } as const;
+    assert.deepEqual(compareManifests(treeManifest(native3, opts), treeManifest(nat, opts)), []);
   });
 });

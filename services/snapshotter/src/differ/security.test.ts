@@ -12,7 +12,7 @@ import { applyLayer, Extractor, type ApplyTarget } from './apply.js';
 import { TarParser } from './tar-reader.js';
 import { treeManifest, compareManifests } from './tree-manifest.js';
 import { TempDirs } from './test-fixtures.js';
-import { rawTar, chunked, type RawEntry } from './test-tar-builder.js';
+import { rawTar, chunked, type RawEntry } from '@flotilla/testkit';
 import { defaultNativeOps } from './native.js';
 import { MediaTypeOciLayer } from './media-types.js';
 

@@ -50,7 +50,7 @@ export function parseNumeric(block: Uint8Array, off: number, len: number, field:
     let v = 0;
     for (let i = 0; i < len; i++) {
       let b = block[off + i]!;
-      if (i === 0) b &= 0x7f;
+      if (i === 0 && !negative) b &= 0x7f;
       if (negative) b = ~b & 0xff;
       v = v * 256 + b;
     }

@@ -51,7 +51,27 @@ export class TempDirs {
     this.mounts.push(target);
   }
 
-  /** Unmounts a mount made by {@link TempDirs.mountOverlay}. */
+  /**
+   * A fresh journaled ext4 filesystem (a sparse image on a loop device), mounted on a new directory:
+   * how a snapshotter root looks, and independent of the state of the filesystem holding /tmp.
+   * Returns undefined when loop devices or mkfs.ext4 are not available.
+   */
+  scratchExt4(sizeMiB = 2048): string | undefined {
+    if (!have('mkfs.ext4')) return undefined;
+    const image = this.file('ext4.img');
+    const target = this.dir('ext4');
+    try {
+      run('truncate', ['-s', `${sizeMiB}M`, image]);
+      run('mkfs.ext4', ['-q', '-F', image]);
+      run('mount', ['-o', 'loop', image, target]);
+    } catch {
+      return undefined;
+    }
+    this.mounts.push(target);
+    return target;
+  }
+
+  /** Unmounts a mount made by {@link TempDirs.mountOverlay} or {@link TempDirs.scratchExt4}. */
   unmount(target: string): void {
     const i = this.mounts.indexOf(target);
     if (i >= 0) this.mounts.splice(i, 1);

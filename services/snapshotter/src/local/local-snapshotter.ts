@@ -22,7 +22,7 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { alreadyExists, failedPrecondition, invalidArgument } from '@flotilla/api';
+import { alreadyExists, codeOf, failedPrecondition, FlotillaError, invalidArgument, messageOf } from '@flotilla/api';
 import { silentLogger, type Logger } from '@flotilla/log';
 import { diskUsage } from '../storage/disk-usage.js';
 import { MetaStore, cleanLabels, validateKey, type SnapshotRef } from '../storage/metastore.js';
@@ -101,7 +101,19 @@ export abstract class LocalSnapshotter implements Snapshotter {
 
   async mounts(key: string): Promise<Mount[]> {
     validateKey(key);
-    return this.mountsOf(this.ms.getSnapshot(key));
+    let ref: SnapshotRef;
+    try {
+      ref = this.ms.getSnapshot(key);
+    } catch (err) {
+      // containerd wraps this per snapshotter (overlayfs: "failed to get active mount", native: "failed to get snapshot mount").
+      throw new FlotillaError(codeOf(err), `${this.mountsErrorContext}: ${messageOf(err)}`, { cause: err });
+    }
+    return this.mountsOf(ref);
+  }
+
+  /** The context containerd's snapshotter puts before a Mounts error. */
+  protected get mountsErrorContext(): string {
+    return 'failed to get snapshot mount';
   }
 
   prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]> {

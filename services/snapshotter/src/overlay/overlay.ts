@@ -71,6 +71,10 @@ export class OverlaySnapshotter extends LocalSnapshotter {
     return this.upperPath(id);
   }
 
+  protected override get mountsErrorContext(): string {
+    return 'failed to get active mount';
+  }
+
   protected mountsOf(s: SnapshotRef): Mount[] {
     if (s.parentIds.length === 0) {
       return [{ type: 'bind', source: this.upperPath(s.id), options: [s.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];

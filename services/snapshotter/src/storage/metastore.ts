@@ -127,7 +127,7 @@ export class MetaStore {
     const rec = this.snapshots.get(key);
     if (!rec) throw notFound(`snapshot ${JSON.stringify(key)} does not exist`);
     if (rec.kind !== 'active' && rec.kind !== 'view') {
-      throw failedPrecondition(`requested snapshot ${JSON.stringify(key)} not active or view`);
+      throw failedPrecondition(`requested snapshot ${key} not active or view`);
     }
     return { id: rec.id, kind: rec.kind, parentIds: rec.parent ? this.chain(rec.parent) : [] };
   }

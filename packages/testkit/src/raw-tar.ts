@@ -3,7 +3,6 @@
  * It writes whatever it is told — names with "..", absolute names, bad checksums, lying sizes — so
  * tests can feed the reader what no honest tool would produce.
  */
-import { createHash } from 'node:crypto';
 
 /** One member to write. */
 export interface RawEntry {
@@ -102,11 +101,6 @@ export function rawTar(entries: RawEntry[], opts: { end?: boolean } = {}): Buffe
   }
   if (opts.end !== false) out.push(Buffer.alloc(1024));
   return Buffer.concat(out);
-}
-
-/** `sha256:<hex>` of bytes. */
-export function sha256Digest(b: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }
 
 /** A byte source yielding `b` in chunks of `size` (to exercise boundaries). */
