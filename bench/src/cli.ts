@@ -2,9 +2,9 @@
 import { parseArgs } from 'node:util';
 import { BENCHMARKS } from './benchmarks/index.js';
 import { runHarness, type Report } from './harness.js';
-import { RESULTS_DIR, formatTable, writeReport } from './report.js';
+import { RESULTS_DIR, formatCpu, formatTable, writeReport } from './report.js';
 
-export const USAGE = `usage: node bench/dist/main.js [--only <name>[,<name>...]]... [--quick] [--rounds <n>] [--out <dir>]
+export const USAGE = `usage: node bench/dist/main.js [--only <name>[,<name>...]]... [--quick] [--rounds <n>] [--out <dir>] [--cpu]
 
 Starts Debian's containerd and Flotilla from fresh temp dirs, runs each benchmark against both
 (order alternating between rounds), prints a table and writes it as JSON to <dir>/<timestamp>.json.
@@ -13,6 +13,7 @@ Starts Debian's containerd and Flotilla from fresh temp dirs, runs each benchmar
   --quick         fewer iterations and 1 round (smoke test of the harness)
   --rounds <n>    rounds per benchmark (default 3, --quick 1); each side's figure is the median
   --out <dir>     where to write the JSON (default ${RESULTS_DIR})
+  --cpu           also print the CPU time of each process during each benchmark (always in the JSON)
 
 benchmarks: ${BENCHMARKS.map((b) => b.name).join(', ')}`;
 
@@ -34,6 +35,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<{ code: n
         quick: { type: 'boolean', default: false },
         rounds: { type: 'string' },
         out: { type: 'string' },
+        cpu: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -52,6 +54,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<{ code: n
   try {
     const report = await runHarness({ only, quick: values.quick, rounds, progress: (l) => io.err(`bench: ${l}`) });
     io.out(formatTable(report));
+    if (values.cpu) io.out('\n' + formatCpu(report));
     const file = writeReport(report, values.out ?? RESULTS_DIR);
     io.out(`\nresults: ${file}`);
     return { code: 0, report, file };

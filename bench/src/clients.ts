@@ -1,6 +1,16 @@
-/** gRPC clients of the containerd v1 API (Namespaces, Events) over a unix socket, with grpc-js. */
+/** gRPC clients of the containerd v1 API (Namespaces, Events, Content, Containers, Snapshots) over a unix socket, with grpc-js. */
 import * as grpc from '@grpc/grpc-js';
-import { EVENTS_PROTO, EVENT_TYPES_PROTOS, NAMESPACES_PROTO, decodeAny, loadGrpcPackage, loadRoot } from '@flotilla/protos';
+import {
+  CONTAINERS_PROTO,
+  CONTENT_PROTO,
+  EVENTS_PROTO,
+  EVENT_TYPES_PROTOS,
+  NAMESPACES_PROTO,
+  SNAPSHOTS_PROTO,
+  decodeAny,
+  loadGrpcPackage,
+  loadRoot,
+} from '@flotilla/protos';
 
 /** Max send/receive message size, as containerd's clients use. */
 export const MAX_MESSAGE = 16 * 1024 * 1024;
@@ -28,27 +38,97 @@ export interface Envelope {
   event?: { type_url: string; value: Buffer };
 }
 
+/** A google.protobuf.Any as grpc-js sends and receives it. */
+export interface AnyMessage {
+  type_url: string;
+  value: Buffer;
+}
+
+/** A container record (containerd.services.containers.v1.Container; the fields the bench uses). */
+export interface ContainerMessage {
+  id: string;
+  labels?: Record<string, string>;
+  image?: string;
+  runtime?: { name: string; options?: AnyMessage | null };
+  spec?: AnyMessage | null;
+  snapshotter?: string;
+  snapshot_key?: string;
+}
+
+/** A snapshot's info as Snapshots.List returns it (kind: 1 view, 2 active, 3 committed). */
+export interface SnapshotInfo {
+  name: string;
+  parent: string;
+  kind: number;
+}
+
+/** Content.Write actions (containerd.services.content.v1.WriteAction). */
+export const WriteAction = { STAT: 0, WRITE: 1, COMMIT: 2 } as const;
+
+/** A Content.Write request (proto field names). */
+export interface WriteRequest {
+  action: number;
+  ref: string;
+  total?: number;
+  expected?: string;
+  offset?: number;
+  data?: Buffer;
+  labels?: Record<string, string>;
+}
+
+/** A Content.Write response (int64s arrive as decimal strings). */
+export interface WriteResponse {
+  action: number;
+  offset: string;
+  total: string;
+  digest: string;
+}
+
+/** One Content.Write stream driven in lock step: every request waits for its response. */
+export interface LockStepWriter {
+  send(req: WriteRequest): Promise<WriteResponse>;
+  /** Half-closes the stream and waits for the server to end it. */
+  close(): Promise<void>;
+  /** Cancels the stream (on error). */
+  cancel(): void;
+}
+
 type Ctor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client;
 
-let loaded: { namespaces: Ctor; events: Ctor; root: ReturnType<typeof loadRoot> } | undefined;
+let loaded: { namespaces: Ctor; events: Ctor; content: Ctor; containers: Ctor; snapshots: Ctor; root: ReturnType<typeof loadRoot> } | undefined;
 
 /** The client constructors and the event-payload Root (loaded once per process). */
 function protos() {
   if (!loaded) {
-    const pkg = grpc.loadPackageDefinition(loadGrpcPackage([NAMESPACES_PROTO, EVENTS_PROTO, ...EVENT_TYPES_PROTOS])) as any;
+    const pkg = grpc.loadPackageDefinition(
+      loadGrpcPackage([NAMESPACES_PROTO, EVENTS_PROTO, CONTENT_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, ...EVENT_TYPES_PROTOS]),
+    ) as any;
     loaded = {
       namespaces: pkg.containerd.services.namespaces.v1.Namespaces,
       events: pkg.containerd.services.events.v1.Events,
+      content: pkg.containerd.services.content.v1.Content,
+      containers: pkg.containerd.services.containers.v1.Containers,
+      snapshots: pkg.containerd.services.snapshots.v1.Snapshots,
       root: loadRoot(EVENT_TYPES_PROTOS),
     };
   }
   return loaded;
 }
 
+/** Metadata carrying `containerd-namespace: namespace`. */
+function nsMetadata(namespace = DEFAULT_NAMESPACE): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (namespace) md.set(NAMESPACE_KEY, namespace);
+  return md;
+}
+
 /** Clients of one daemon, sharing one channel (one HTTP/2 connection, like containerd's Go client). */
 export class DaemonClients {
   readonly namespaces: grpc.Client;
   readonly events: grpc.Client;
+  readonly content: grpc.Client;
+  readonly containers: grpc.Client;
+  readonly snapshots: grpc.Client;
   private readonly root: ReturnType<typeof loadRoot>;
 
   constructor(readonly address: string) {
@@ -60,7 +140,11 @@ export class DaemonClients {
       'grpc.use_local_subchannel_pool': 1,
     };
     this.namespaces = new p.namespaces(`unix:${address}`, grpc.credentials.createInsecure(), options);
-    this.events = new p.events(`unix:${address}`, grpc.credentials.createInsecure(), { ...options, channelOverride: this.namespaces.getChannel() });
+    const shared = { ...options, channelOverride: this.namespaces.getChannel() };
+    this.events = new p.events(`unix:${address}`, grpc.credentials.createInsecure(), shared);
+    this.content = new p.content(`unix:${address}`, grpc.credentials.createInsecure(), shared);
+    this.containers = new p.containers(`unix:${address}`, grpc.credentials.createInsecure(), shared);
+    this.snapshots = new p.snapshots(`unix:${address}`, grpc.credentials.createInsecure(), shared);
     this.root = p.root;
   }
 
@@ -71,8 +155,7 @@ export class DaemonClients {
 
   /** A unary call carrying `containerd-namespace: namespace`. */
   unary<Res>(client: grpc.Client, method: string, req: object, namespace = DEFAULT_NAMESPACE): Promise<Res> {
-    const md = new grpc.Metadata();
-    if (namespace) md.set(NAMESPACE_KEY, namespace);
+    const md = nsMetadata(namespace);
     return new Promise((resolve, reject) => {
       (client as any)[method](req, md, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
     });
@@ -91,6 +174,105 @@ export class DaemonClients {
     return this.unary(this.namespaces, 'Delete', { name });
   }
 
+  /** A server stream's messages, collected (fails on a stream error). */
+  async collect<Res>(client: grpc.Client, method: string, req: object, namespace = DEFAULT_NAMESPACE): Promise<Res[]> {
+    const stream = (client as any)[method](req, nsMetadata(namespace), { deadline: Date.now() + CALL_TIMEOUT_MS }) as grpc.ClientReadableStream<Res>;
+    const out: Res[] = [];
+    for await (const m of stream) out.push(m);
+    return out;
+  }
+
+  // Content (the default namespace).
+
+  /** Opens a Content.Write stream, to be driven in lock step (like containerd's remote writer). */
+  openWrite(namespace = DEFAULT_NAMESPACE): LockStepWriter {
+    const call = (this.content as any).Write(nsMetadata(namespace)) as grpc.ClientDuplexStream<WriteRequest, WriteResponse>;
+    let waiting: { resolve(r: WriteResponse): void; reject(err: unknown): void } | undefined;
+    let failure: unknown;
+    let ended = false;
+    const endWaiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
+    const fail = (err: unknown) => {
+      failure ??= err;
+      waiting?.reject(err);
+      waiting = undefined;
+      for (const w of endWaiters.splice(0)) w.reject(err);
+    };
+    call.on('data', (r: WriteResponse) => {
+      const w = waiting;
+      waiting = undefined;
+      if (w) w.resolve(r);
+      else fail(new Error('Content.Write: response without a request'));
+    });
+    call.on('error', fail);
+    call.on('end', () => {
+      ended = true;
+      if (waiting) fail(new Error('Content.Write: stream ended before the response'));
+      for (const w of endWaiters.splice(0)) w.resolve();
+    });
+    return {
+      send: (req) =>
+        new Promise<WriteResponse>((resolve, reject) => {
+          if (failure) return reject(failure);
+          if (waiting) return reject(new Error('Content.Write: a request is already waiting'));
+          waiting = { resolve, reject };
+          call.write(req);
+        }),
+      close: () =>
+        new Promise<void>((resolve, reject) => {
+          if (failure) return reject(failure);
+          if (ended) return resolve();
+          endWaiters.push({ resolve, reject });
+          call.end();
+        }),
+      cancel: () => call.cancel(),
+    };
+  }
+
+  /** Content.Read of a whole blob; `onData` sees every chunk in order. */
+  async readContent(digest: string, onData: (data: Buffer, offset: number) => void, namespace = DEFAULT_NAMESPACE): Promise<void> {
+    const stream = (this.content as any).Read({ digest, offset: 0, size: 0 }, nsMetadata(namespace)) as grpc.ClientReadableStream<{ offset: string; data: Buffer }>;
+    for await (const m of stream) onData(m.data, Number(m.offset));
+  }
+  contentInfo(digest: string): Promise<{ info: { digest: string; size: string } }> {
+    return this.unary(this.content, 'Info', { digest });
+  }
+  deleteContent(digest: string): Promise<object> {
+    return this.unary(this.content, 'Delete', { digest });
+  }
+  async listContent(): Promise<{ digest: string; size: string }[]> {
+    return (await this.collect<{ info: { digest: string; size: string }[] }>(this.content, 'List', { filters: [] })).flatMap((m) => m.info);
+  }
+
+  // Containers.
+
+  createContainer(container: ContainerMessage): Promise<{ container: ContainerMessage }> {
+    return this.unary(this.containers, 'Create', { container });
+  }
+  getContainer(id: string): Promise<{ container: ContainerMessage }> {
+    return this.unary(this.containers, 'Get', { id });
+  }
+  listContainers(filters: string[] = []): Promise<{ containers: ContainerMessage[] }> {
+    return this.unary(this.containers, 'List', { filters });
+  }
+  deleteContainer(id: string): Promise<object> {
+    return this.unary(this.containers, 'Delete', { id });
+  }
+
+  // Snapshots.
+
+  prepareSnapshot(snapshotter: string, key: string, parent = ''): Promise<{ mounts: { type: string; source: string; options: string[] }[] }> {
+    return this.unary(this.snapshots, 'Prepare', { snapshotter, key, parent });
+  }
+  commitSnapshot(snapshotter: string, name: string, key: string): Promise<object> {
+    return this.unary(this.snapshots, 'Commit', { snapshotter, name, key });
+  }
+  removeSnapshot(snapshotter: string, key: string): Promise<object> {
+    return this.unary(this.snapshots, 'Remove', { snapshotter, key });
+  }
+  async listSnapshots(snapshotter: string, filters: string[] = []): Promise<SnapshotInfo[]> {
+    return (await this.collect<{ info: SnapshotInfo[] }>(this.snapshots, 'List', { snapshotter, filters })).flatMap((m) => m.info);
+  }
+
   /** Events.Subscribe with containerd filters; cancel the returned stream to unsubscribe. */
   subscribe(filters: string[]): grpc.ClientReadableStream<Envelope> {
     const md = new grpc.Metadata();
@@ -104,6 +286,9 @@ export class DaemonClients {
   }
 
   close(): void {
+    this.snapshots.close();
+    this.containers.close();
+    this.content.close();
     this.events.close();
     this.namespaces.close();
   }

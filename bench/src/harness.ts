@@ -9,11 +9,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { REPO, startContainerd, startFlotilla, type ContainerdDaemon, type FlotillaStack } from '@flotilla/testkit';
 import { selectBenchmarks } from './benchmarks/index.js';
 import { DaemonClients } from './clients.js';
+import { cpuDelta, sampleCpu, type CpuSample } from './cpu.js';
 import { median, sleep } from './load.js';
-import type { Benchmark, Better, Side, Target } from './types.js';
+import type { Benchmark, Better, RunOptions, Side, Target } from './types.js';
 
 export interface HarnessOptions {
   /** Benchmark names to run (all when empty). */
@@ -40,6 +43,17 @@ export interface Row {
   rounds: Record<Side, number[]>;
 }
 
+/** CPU time per process during one measured section of one round on one daemon (see `RunOptions.measure`). */
+export interface CpuSection {
+  benchmark: string;
+  side: Side;
+  round: number;
+  section: string;
+  wallMs: number;
+  /** CPU ms by process name (the daemon's processes, `bench client`, `bench children`). */
+  cpuMs: CpuSample;
+}
+
 export interface Report {
   startedAt: string;
   finishedAt: string;
@@ -50,6 +64,10 @@ export interface Report {
   environment: { node: string; cpus: number; cpuModel: string; containerd: string; flotilla: string };
   benchmarks: { name: string; description: string }[];
   rows: Row[];
+  /** Remarks of benchmarks (`RunOptions.note`), prefixed with `<benchmark> on <side>:`. */
+  notes: string[];
+  /** Per-process CPU time of every measured section. */
+  cpu: CpuSection[];
 }
 
 /** Pause between two timed runs, so one daemon's background work does not land in the other's run. */
@@ -106,8 +124,8 @@ export async function runHarness(opts: HarnessOptions): Promise<Report> {
     if (f.status === 'rejected') throw new Error(`cannot start flotilla: ${(f.reason as Error)?.message ?? f.reason}`);
 
     const targets: Record<Side, Target> = {
-      containerd: { side: 'containerd', address: c.value.address, clients: new DaemonClients(c.value.address) },
-      flotilla: { side: 'flotilla', address: f.value.address, clients: new DaemonClients(f.value.address) },
+      containerd: { side: 'containerd', address: c.value.address, root: join(c.value.dir, 'root'), pid: c.value.process.pid!, clients: new DaemonClients(c.value.address) },
+      flotilla: { side: 'flotilla', address: f.value.address, root: f.value.root, pid: f.value.process.pid!, clients: new DaemonClients(f.value.address) },
     };
     for (const t of Object.values(targets)) {
       clients.push(t.clients);
@@ -115,7 +133,9 @@ export async function runHarness(opts: HarnessOptions): Promise<Report> {
     }
 
     const rows: Row[] = [];
-    for (const b of benchmarks) rows.push(...(await runBenchmark(b, targets, { quick: opts.quick, rounds, runId, progress })));
+    const notes: string[] = [];
+    const cpu: CpuSection[] = [];
+    for (const b of benchmarks) rows.push(...(await runBenchmark(b, targets, { quick: opts.quick, rounds, runId, progress, notes, cpu })));
     return {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -132,6 +152,8 @@ export async function runHarness(opts: HarnessOptions): Promise<Report> {
       },
       benchmarks: benchmarks.map((b) => ({ name: b.name, description: b.description })),
       rows,
+      notes,
+      cpu,
     };
   } catch (err) {
     if (interrupted) throw new Error(`interrupted by ${interrupted}`);
@@ -146,7 +168,7 @@ export async function runHarness(opts: HarnessOptions): Promise<Report> {
 async function runBenchmark(
   b: Benchmark,
   targets: Record<Side, Target>,
-  o: { quick: boolean; rounds: number; runId: string; progress: (line: string) => void },
+  o: { quick: boolean; rounds: number; runId: string; progress: (line: string) => void; notes: string[]; cpu: CpuSection[] },
 ): Promise<Row[]> {
   const base = { quick: o.quick, runId: o.runId };
   const values: Record<Side, Record<string, number>[]> = { containerd: [], flotilla: [] };
@@ -161,9 +183,31 @@ async function runBenchmark(
       const order: Side[] = round % 2 === 0 ? ['containerd', 'flotilla'] : ['flotilla', 'containerd'];
       for (const s of order) {
         await sleep(SETTLE_MS);
-        const v = await b.run(targets[s], { ...base, round }).catch((err) => {
-          throw new Error(`${b.name} on ${s}: ${(err as Error)?.message ?? err}`, { cause: err });
-        });
+        const t = targets[s];
+        const sections: CpuSection[] = [];
+        const measure: RunOptions['measure'] = async (section, fn) => {
+          const before = sampleCpu(t.pid);
+          const t0 = performance.now();
+          try {
+            return await fn();
+          } finally {
+            const wallMs = performance.now() - t0;
+            sections.push({ benchmark: b.name, side: s, round, section, wallMs, cpuMs: cpuDelta(before, sampleCpu(t.pid)) });
+          }
+        };
+        const note = (text: string) => {
+          o.notes.push(`${b.name} on ${s}: ${text}`);
+          o.progress(`note: ${b.name} on ${s}: ${text}`);
+        };
+        const v = await measure('run', () => b.run(t, { ...base, round, measure, note }))
+          .catch((err) => {
+            throw new Error(`${b.name} on ${s}: ${(err as Error)?.message ?? err}`, { cause: err });
+          })
+          .finally(() => {
+            // The whole run is only reported when the benchmark measured no section of its own.
+            const whole = sections.pop()!;
+            o.cpu.push(...(sections.length > 0 ? sections : [whole]));
+          });
         for (const m of b.metrics) {
           if (typeof v[m.key] !== 'number' || !Number.isFinite(v[m.key])) throw new Error(`${b.name} on ${s}: metric ${m.key} is ${v[m.key]}`);
         }

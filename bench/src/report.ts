@@ -2,7 +2,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, type Report } from './harness.js';
+import { CHILDREN, CLIENT } from './cpu.js';
+import { fmt, type CpuSection, type Report } from './harness.js';
+import { median } from './load.js';
+import type { Side } from './types.js';
 
 /** Default directory of the JSON results: `bench/results/`. */
 export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
@@ -23,7 +26,39 @@ export function formatTable(r: Report): string {
     ...body.map(line),
     '',
     `↑ higher is better, ↓ lower is better. ratio ${r.ratio}.`,
+    ...(r.notes?.length ? ['', 'notes:', ...r.notes.map((n) => `  - ${n}`)] : []),
   ].join('\n');
+}
+
+/**
+ * The CPU breakdown: for every benchmark section and daemon, the median over rounds of the wall
+ * time and of each process's CPU time, as CPU seconds per wall second (1.00 = one core busy).
+ */
+export function formatCpu(r: Report): string {
+  const groups = new Map<string, CpuSection[]>();
+  for (const c of r.cpu ?? []) {
+    const key = `${c.benchmark} ${c.section}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  const out = ['CPU per process during the measured sections (median over rounds; cores = CPU s per wall s, ms = CPU ms):'];
+  for (const [key, list] of groups) {
+    out.push('', `${key}`);
+    for (const side of ['containerd', 'flotilla'] as Side[]) {
+      const mine = list.filter((c) => c.side === side);
+      if (mine.length === 0) continue;
+      const wall = median(mine.map((c) => c.wallMs));
+      const names = [...new Set(mine.flatMap((c) => Object.keys(c.cpuMs)))];
+      const per = names.map((n) => ({ n, ms: median(mine.map((c) => c.cpuMs[n] ?? 0)) }));
+      const daemon = per.filter((p) => p.n !== CLIENT && p.n !== CHILDREN).sort((a, b) => b.ms - a.ms);
+      const total = daemon.reduce((a, p) => a + p.ms, 0);
+      const cell = (p: { n: string; ms: number }) => `${p.n} ${fmt(p.ms)} ms (${(p.ms / wall).toFixed(2)})`;
+      out.push(`  ${side.padEnd(10)} wall ${fmt(wall)} ms; daemon total ${fmt(total)} ms (${(total / wall).toFixed(2)} cores)`);
+      out.push(`    ${daemon.filter((p) => p.ms > 0).map(cell).join(', ') || '(no CPU)'}`);
+      const bench = per.filter((p) => p.n === CLIENT || p.n === CHILDREN);
+      out.push(`    ${bench.map(cell).join(', ')}`);
+    }
+  }
+  return out.join('\n');
 }
 
 /** Writes the report as `<dir>/<timestamp>.json`; returns the path. */

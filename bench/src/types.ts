@@ -9,6 +9,10 @@ export interface Target {
   side: Side;
   /** Path of the gRPC unix socket. */
   address: string;
+  /** The daemon's root directory (content store in `<root>/io.containerd.content.v1.content`, snapshots in `<root>/io.containerd.snapshotter.v1.<name>`). */
+  root: string;
+  /** Pid of the daemon's top process (containerd; Flotilla's `flotilla up` supervisor): with its descendants, what `measure` samples. */
+  pid: number;
   clients: DaemonClients;
 }
 
@@ -24,12 +28,25 @@ export interface Metric {
 }
 
 /** Knobs every benchmark reads; `--quick` shrinks them. */
-export interface RunOptions {
+export interface BaseOptions {
   quick: boolean;
-  /** 0-based index of the current round (unique names per round). */
-  round: number;
   /** Unique per harness run; use it in names a benchmark creates. */
   runId: string;
+}
+
+/** What a benchmark's `run` gets. */
+export interface RunOptions extends BaseOptions {
+  /** 0-based index of the current round (unique names per round). */
+  round: number;
+  /**
+   * Runs `fn` as a named, measured section: wall time and the CPU time each of the target's
+   * processes (and the bench client, and its reaped children such as `ctr`) spent during it go to
+   * the report (`cpu` in the JSON, `--cpu` on the command line). Wrap the timed part of a round in
+   * it; when a round measures no section, the whole `run` is recorded as section `run`.
+   */
+  measure<T>(section: string, fn: () => Promise<T>): Promise<T>;
+  /** Adds a remark to the report (printed with the table, kept in the JSON), e.g. state a daemon left behind. */
+  note(text: string): void;
 }
 
 /**
@@ -42,9 +59,9 @@ export interface Benchmark {
   name: string;
   description: string;
   metrics: Metric[];
-  setup?(target: Target, opts: Omit<RunOptions, 'round'>): Promise<void>;
+  setup?(target: Target, opts: BaseOptions): Promise<void>;
   run(target: Target, opts: RunOptions): Promise<Record<string, number>>;
-  teardown?(target: Target, opts: Omit<RunOptions, 'round'>): Promise<void>;
+  teardown?(target: Target, opts: BaseOptions): Promise<void>;
 }
 
 /** A single-metric benchmark in the short form `{name, unit, run(target) → number}`. */
@@ -53,9 +70,9 @@ export interface SimpleBenchmark {
   description: string;
   unit: string;
   better: Better;
-  setup?(target: Target, opts: Omit<RunOptions, 'round'>): Promise<void>;
+  setup?(target: Target, opts: BaseOptions): Promise<void>;
   run(target: Target, opts: RunOptions): Promise<number>;
-  teardown?(target: Target, opts: Omit<RunOptions, 'round'>): Promise<void>;
+  teardown?(target: Target, opts: BaseOptions): Promise<void>;
 }
 
 /** Turns the short form into a `Benchmark` with one metric named `value`. */

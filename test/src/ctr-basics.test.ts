@@ -101,9 +101,9 @@ describe('ctr and the flotilla CLI against flotilla up', () => {
       'io.containerd.metadata.v1 lmdb ok',
       'io.containerd.grpc.v1 namespaces ok',
       'io.containerd.grpc.v1 version ok',
-      'io.containerd.content.v1 content skip',
+      'io.containerd.content.v1 content ok',
       'io.containerd.runtime.v2 task skip',
-      'io.containerd.snapshotter.v1 overlayfs skip',
+      'io.containerd.snapshotter.v1 overlayfs ok',
     ]) {
       assert.ok(rows.has(want), `missing "${want}" in:\n${r.stdout}`);
     }

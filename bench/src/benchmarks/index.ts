@@ -4,12 +4,27 @@
  * Order matters only for reading the table: every benchmark leaves the daemons as it found them.
  */
 import type { Benchmark } from '../types.js';
+import containersCrud from './containers-crud.js';
+import contentRead from './content-read.js';
+import contentWrite from './content-write.js';
 import eventsLatency from './events-latency.js';
+import imagesImport from './images-import.js';
 import namespacesCreate from './namespaces-create.js';
 import namespacesGet from './namespaces-get.js';
 import namespacesList from './namespaces-list.js';
+import snapshotsPrepareCommit from './snapshots-prepare-commit.js';
 
-export const BENCHMARKS: readonly Benchmark[] = [namespacesCreate, namespacesList, namespacesGet, eventsLatency];
+export const BENCHMARKS: readonly Benchmark[] = [
+  namespacesCreate,
+  namespacesList,
+  namespacesGet,
+  eventsLatency,
+  containersCrud,
+  snapshotsPrepareCommit,
+  contentWrite,
+  contentRead,
+  imagesImport,
+];
 
 /** Looks benchmarks up by name; throws listing the known names if one is unknown. */
 export function selectBenchmarks(only: readonly string[]): Benchmark[] {

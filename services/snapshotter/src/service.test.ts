@@ -34,16 +34,16 @@ test('config: defaults, containerd keys and validation', () => {
   }
 });
 
-test('plugins: overlayfs ok or skipped with its reason, native ok, differ skipped', () => {
+test('plugins: overlayfs ok or skipped with its reason, native ok, differ ok', () => {
   const ok = snapshotterPlugins({ overlayfs: { root: '/r/o' }, native: { root: '/r/n' } });
   assert.deepEqual(ok.map((p) => `${p.type} ${p.id} ${p.status}`), [
     'io.containerd.snapshotter.v1 overlayfs ok',
     'io.containerd.snapshotter.v1 native ok',
-    'io.containerd.differ.v1 walking skip',
+    'io.containerd.differ.v1 walking ok',
   ]);
   assert.deepEqual(ok[0]!.exports, { root: '/r/o' });
   assert.match(ok[0]!.platforms![0]!, /^linux\//);
-  assert.equal(ok[2]!.reason, 'not implemented yet');
+  assert.equal(ok[2]!.reason, undefined);
   const skipped = snapshotterPlugins({ overlayfs: { skip: 'no overlay here' }, native: { root: '/r/n' } });
   assert.equal(skipped[0]!.status, 'skip');
   assert.equal(skipped[0]!.reason, 'no overlay here');
@@ -91,7 +91,7 @@ test('process: main.ts reports its plugins and serves both backends; SIGTERM exi
     assert.deepEqual(plugins, [
       `io.containerd.snapshotter.v1 overlayfs ${overlayOk ? 'ok' : 'skip'}`,
       'io.containerd.snapshotter.v1 native ok',
-      'io.containerd.differ.v1 walking skip',
+      'io.containerd.differ.v1 walking ok',
     ]);
     for (const name of overlayOk ? ['overlayfs', 'native'] : ['native']) {
       const sn = new SnapshotterClient(bus, name);
