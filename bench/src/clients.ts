@@ -5,6 +5,7 @@ import {
   CONTENT_PROTO,
   EVENTS_PROTO,
   EVENT_TYPES_PROTOS,
+  LEASES_PROTO,
   NAMESPACES_PROTO,
   SNAPSHOTS_PROTO,
   decodeAny,
@@ -18,6 +19,8 @@ export const MAX_MESSAGE = 16 * 1024 * 1024;
 export const CALL_TIMEOUT_MS = 60_000;
 /** gRPC metadata key of the containerd namespace. */
 export const NAMESPACE_KEY = 'containerd-namespace';
+/** gRPC metadata key of the lease a call's new resources are added to. */
+export const LEASE_KEY = 'containerd-lease';
 /**
  * Namespace sent with every call, as ctr and containerd's Go client do. containerd needs it even on
  * Namespaces.Create: it publishes the /namespaces/create event in the caller's namespace and fails
@@ -95,13 +98,13 @@ export interface LockStepWriter {
 
 type Ctor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client;
 
-let loaded: { namespaces: Ctor; events: Ctor; content: Ctor; containers: Ctor; snapshots: Ctor; root: ReturnType<typeof loadRoot> } | undefined;
+let loaded: { namespaces: Ctor; events: Ctor; content: Ctor; containers: Ctor; snapshots: Ctor; leases: Ctor; root: ReturnType<typeof loadRoot> } | undefined;
 
 /** The client constructors and the event-payload Root (loaded once per process). */
 function protos() {
   if (!loaded) {
     const pkg = grpc.loadPackageDefinition(
-      loadGrpcPackage([NAMESPACES_PROTO, EVENTS_PROTO, CONTENT_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, ...EVENT_TYPES_PROTOS]),
+      loadGrpcPackage([NAMESPACES_PROTO, EVENTS_PROTO, CONTENT_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, LEASES_PROTO, ...EVENT_TYPES_PROTOS]),
     ) as any;
     loaded = {
       namespaces: pkg.containerd.services.namespaces.v1.Namespaces,
@@ -109,16 +112,18 @@ function protos() {
       content: pkg.containerd.services.content.v1.Content,
       containers: pkg.containerd.services.containers.v1.Containers,
       snapshots: pkg.containerd.services.snapshots.v1.Snapshots,
+      leases: pkg.containerd.services.leases.v1.Leases,
       root: loadRoot(EVENT_TYPES_PROTOS),
     };
   }
   return loaded;
 }
 
-/** Metadata carrying `containerd-namespace: namespace`. */
-function nsMetadata(namespace = DEFAULT_NAMESPACE): grpc.Metadata {
+/** Metadata carrying `containerd-namespace: namespace` (and `containerd-lease: lease` when given). */
+function nsMetadata(namespace = DEFAULT_NAMESPACE, lease?: string): grpc.Metadata {
   const md = new grpc.Metadata();
   if (namespace) md.set(NAMESPACE_KEY, namespace);
+  if (lease) md.set(LEASE_KEY, lease);
   return md;
 }
 
@@ -129,6 +134,7 @@ export class DaemonClients {
   readonly content: grpc.Client;
   readonly containers: grpc.Client;
   readonly snapshots: grpc.Client;
+  readonly leases: grpc.Client;
   private readonly root: ReturnType<typeof loadRoot>;
 
   constructor(readonly address: string) {
@@ -145,6 +151,7 @@ export class DaemonClients {
     this.content = new p.content(`unix:${address}`, grpc.credentials.createInsecure(), shared);
     this.containers = new p.containers(`unix:${address}`, grpc.credentials.createInsecure(), shared);
     this.snapshots = new p.snapshots(`unix:${address}`, grpc.credentials.createInsecure(), shared);
+    this.leases = new p.leases(`unix:${address}`, grpc.credentials.createInsecure(), shared);
     this.root = p.root;
   }
 
@@ -153,9 +160,9 @@ export class DaemonClients {
     return new Promise((resolve, reject) => this.namespaces.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
   }
 
-  /** A unary call carrying `containerd-namespace: namespace`. */
-  unary<Res>(client: grpc.Client, method: string, req: object, namespace = DEFAULT_NAMESPACE): Promise<Res> {
-    const md = nsMetadata(namespace);
+  /** A unary call carrying `containerd-namespace: namespace` (and `containerd-lease: lease` when given). */
+  unary<Res>(client: grpc.Client, method: string, req: object, namespace = DEFAULT_NAMESPACE, lease?: string): Promise<Res> {
+    const md = nsMetadata(namespace, lease);
     return new Promise((resolve, reject) => {
       (client as any)[method](req, md, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
     });
@@ -190,6 +197,8 @@ export class DaemonClients {
     let waiting: { resolve(r: WriteResponse): void; reject(err: unknown): void } | undefined;
     let failure: unknown;
     let ended = false;
+    // containerd 1.6 answers a COMMIT twice (the Go client reads only the first answer); later answers are ignored.
+    let committed = false;
     const endWaiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
     const fail = (err: unknown) => {
       failure ??= err;
@@ -200,8 +209,10 @@ export class DaemonClients {
     call.on('data', (r: WriteResponse) => {
       const w = waiting;
       waiting = undefined;
-      if (w) w.resolve(r);
-      else fail(new Error('Content.Write: response without a request'));
+      if (w) {
+        committed ||= r.action === WriteAction.COMMIT;
+        w.resolve(r);
+      } else if (!committed) fail(new Error(`Content.Write: response without a request: ${JSON.stringify(r).slice(0, 300)}`));
     });
     call.on('error', fail);
     call.on('end', () => {
@@ -260,17 +271,28 @@ export class DaemonClients {
 
   // Snapshots.
 
-  prepareSnapshot(snapshotter: string, key: string, parent = ''): Promise<{ mounts: { type: string; source: string; options: string[] }[] }> {
-    return this.unary(this.snapshots, 'Prepare', { snapshotter, key, parent });
+  /** Snapshots.Prepare; without a lease (or a gc.root label) the next GC may remove the snapshot. */
+  prepareSnapshot(snapshotter: string, key: string, parent = '', lease?: string): Promise<{ mounts: { type: string; source: string; options: string[] }[] }> {
+    return this.unary(this.snapshots, 'Prepare', { snapshotter, key, parent }, DEFAULT_NAMESPACE, lease);
   }
-  commitSnapshot(snapshotter: string, name: string, key: string): Promise<object> {
-    return this.unary(this.snapshots, 'Commit', { snapshotter, name, key });
+  commitSnapshot(snapshotter: string, name: string, key: string, lease?: string): Promise<object> {
+    return this.unary(this.snapshots, 'Commit', { snapshotter, name, key }, DEFAULT_NAMESPACE, lease);
   }
   removeSnapshot(snapshotter: string, key: string): Promise<object> {
     return this.unary(this.snapshots, 'Remove', { snapshotter, key });
   }
   async listSnapshots(snapshotter: string, filters: string[] = []): Promise<SnapshotInfo[]> {
     return (await this.collect<{ info: SnapshotInfo[] }>(this.snapshots, 'List', { snapshotter, filters })).flatMap((m) => m.info);
+  }
+
+  // Leases.
+
+  createLease(id: string, labels: Record<string, string> = {}): Promise<object> {
+    return this.unary(this.leases, 'Create', { id, labels });
+  }
+  /** Leases.Delete; `sync` waits for the garbage collection it triggers. */
+  deleteLease(id: string, sync = false): Promise<object> {
+    return this.unary(this.leases, 'Delete', { id, sync });
   }
 
   /** Events.Subscribe with containerd filters; cancel the returned stream to unsubscribe. */

@@ -130,3 +130,54 @@ export function contentAndLeaseSuite(label: string, stores: () => { content: imp
     assert.deepEqual((await leases.list(ns)).map((x) => x.id), ['lease-2']);
   });
 }
+
+const SPEC = { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: new Uint8Array(Buffer.from('{}')) };
+
+/** Conformance suite of ImageStore + ContainerStore. */
+export function imageAndContainerSuite(label: string, stores: () => { images: import('./types.js').ImageStore; containers: import('./types.js').ContainerStore }): void {
+  test(`${label}: images create, get, list with filters, update with masks, delete`, async () => {
+    const { images } = stores();
+    const ns = 'img1';
+    const target = { media_type: 'application/vnd.oci.image.manifest.v1+json', digest: D1, size: 10 };
+    const img = await images.create(ns, { name: 'docker.io/library/a:1', labels: { x: '1' }, target });
+    assert.equal(img.target.digest, D1);
+    await rejectsWith(images.create(ns, { name: 'docker.io/library/a:1', labels: {}, target }), Code.AlreadyExists);
+    await rejectsWith(images.create(ns, { name: '', labels: {}, target }), Code.InvalidArgument);
+    await rejectsWith(images.create(ns, { name: 'b', labels: {}, target: { ...target, digest: 'nope' } }), Code.InvalidArgument);
+    await rejectsWith(images.create(ns, { name: 'b', labels: {}, target: { ...target, media_type: '' } }), Code.InvalidArgument);
+    await images.create(ns, { name: 'b', labels: {}, target: { ...target, digest: D2 } });
+    assert.deepEqual((await images.list(ns, [`target.digest==${D2}`])).map((i) => i.name), ['b']);
+    assert.deepEqual((await images.list(ns, ['labels.x==1'])).map((i) => i.name), ['docker.io/library/a:1']);
+    const up = await images.update(ns, { name: 'b', labels: { y: '2' }, target: { ...target, digest: D1 } }, ['labels.y']);
+    assert.deepEqual(up.labels, { y: '2' });
+    assert.equal(up.target.digest, D2, 'target unchanged when not in the mask');
+    assert.equal((await images.update(ns, { name: 'b', labels: {}, target }, ['target'])).target.digest, D1);
+    await rejectsWith(images.update(ns, { name: 'b', labels: {}, target }, ['name']), Code.InvalidArgument);
+    await rejectsWith(images.update(ns, { name: 'missing', labels: {}, target }), Code.NotFound);
+    await images.delete(ns, 'b');
+    await rejectsWith(images.get(ns, 'b'), Code.NotFound);
+    await rejectsWith(images.delete(ns, 'b'), Code.NotFound);
+  });
+
+  test(`${label}: containers create, get, list, update rules, delete`, async () => {
+    const { containers } = stores();
+    const ns = 'ctr1';
+    const base = { id: 'c1', labels: { app: 'x' }, image: 'img', runtime: { name: 'io.containerd.runc.v2' }, spec: SPEC, snapshotter: 'overlayfs', snapshot_key: 'c1', extensions: {} };
+    const c = await containers.create(ns, base);
+    assert.equal(c.runtime.name, 'io.containerd.runc.v2');
+    assert.deepEqual(Buffer.from((await containers.get(ns, 'c1')).spec!.value).toString(), '{}');
+    await rejectsWith(containers.create(ns, base), Code.AlreadyExists);
+    await rejectsWith(containers.create(ns, { ...base, id: 'bad id' }), Code.InvalidArgument);
+    await rejectsWith(containers.create(ns, { ...base, id: 'c2', runtime: { name: '' } }), Code.InvalidArgument);
+    await rejectsWith(containers.create(ns, { ...base, id: 'c2', spec: undefined }), Code.InvalidArgument);
+    await containers.create(ns, { ...base, id: 'c2', labels: {} });
+    assert.deepEqual((await containers.list(ns, ['labels.app==x'])).map((x) => x.id), ['c1']);
+    assert.deepEqual((await containers.update(ns, { ...base, labels: { b: '1' } }, ['labels.b'])).labels, { app: 'x', b: '1' });
+    await rejectsWith(containers.update(ns, { ...base, runtime: { name: 'other' } }, ['runtime']), Code.InvalidArgument);
+    await rejectsWith(containers.update(ns, { ...base, runtime: { name: 'other' } }), Code.InvalidArgument);
+    assert.equal((await containers.update(ns, { ...base, image: 'img2' }, ['image'])).image, 'img2');
+    await containers.delete(ns, 'c2');
+    await rejectsWith(containers.get(ns, 'c2'), Code.NotFound);
+    assert.deepEqual((await containers.list(ns)).map((x) => x.id), ['c1']);
+  });
+}

@@ -11,6 +11,7 @@ import { forwardOptions, MAX_CHUNK } from '@flotilla/bus';
 import type { Logger } from '@flotilla/log';
 import { applyLayer, compressGzip, diffLayer, MediaTypeOciLayer, MediaTypeOciLayerGzip, type ApplyTarget, type DiffUpper } from './differ/index.js';
 import type { Mount } from './types.js';
+import type { ReadChunk, WriteRequest, WriteResponse } from '@flotilla/content';
 
 /** Bus service name of the differ. */
 export const DIFFER_SERVICE = 'differ';
@@ -57,8 +58,8 @@ function layersOf(mounts: Mount[]): { lowers: string[]; top?: string; kind: 'ove
 /** Writes `chunks` as one blob through the content service's Write stream; resolves with its descriptor. */
 async function writeBlob(bus: Bus, ctx: CallContext, ref: string, chunks: AsyncIterable<Uint8Array>, labels: (digest: string, size: number) => Record<string, string>, mediaType: string): Promise<DescriptorMsg> {
   const opts = { ...forwardOptions(ctx), timeoutMs: 0, duplex: true };
-  const w: Duplex<Record<string, unknown>, { offset: number; digest?: string }> = bus.openStream('content', 'Write', { action: 'stat', ref, offset: 0 }, opts);
-  const ask = async (msg: Record<string, unknown>) => {
+  const w: Duplex<WriteRequest, WriteResponse> = bus.openStream('content', 'Write', { action: 'stat', ref, offset: 0 } satisfies WriteRequest, opts);
+  const ask = async (msg: WriteRequest) => {
     await w.send(msg);
     const r = await w.recv();
     if (!r) throw invalidArgument('content write ended early');
@@ -92,7 +93,7 @@ export function differHandlers(bus: Bus, log: Logger): Record<string, UnaryHandl
       if (!desc || typeof desc.media_type !== 'string') throw invalidArgument('diff descriptor must be set');
       validateDigest(desc.digest);
       const target = applyTargetOf(req.mounts ?? []);
-      const stream = bus.openStream<never, { offset: number; data: Uint8Array }>('content', 'Read', { digest: desc.digest }, { ...forwardOptions(ctx), timeoutMs: 0 });
+      const stream = bus.openStream<never, ReadChunk>('content', 'Read', { digest: desc.digest }, { ...forwardOptions(ctx), timeoutMs: 0 });
       const input = (async function* () {
         for await (const c of stream) yield c.data;
       })();

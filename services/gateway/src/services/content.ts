@@ -5,6 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Code, codeOf, invalidArgument } from '@flotilla/api';
 import { MAX_CHUNK, type Duplex } from '@flotilla/bus';
+import type { ReadChunk, WireStatus, WriteResponse } from '@flotilla/content';
 import { ContentRecordsClient, type ContentInfo } from '@flotilla/metadata';
 import { busOptions, requireNamespace, retryIdempotent } from '../call-options.js';
 import type { GatewayContext } from '../gateway-context.js';
@@ -17,25 +18,8 @@ type Call = grpc.ServerUnaryCall<any, any>;
 const LIST_BATCH = 100;
 const ACTIONS = ['stat', 'write', 'commit'] as const;
 
-/** One ingest as the content service reports it. */
-interface IngestStatus {
-  ref: string;
-  offset: number;
-  total: number;
-  expected?: string;
-  started_at: number;
-  updated_at: number;
-}
-
-/** A reply of the content service's Write stream. */
-interface WriteReply {
-  action: (typeof ACTIONS)[number];
-  started_at?: number;
-  updated_at?: number;
-  offset?: number;
-  total?: number;
-  digest?: string;
-}
+type IngestStatus = WireStatus;
+type WriteReply = Partial<WriteResponse> & Pick<WriteResponse, 'action'>;
 
 const infoMessage = (i: ContentInfo) => ({
   digest: i.digest,
@@ -92,7 +76,7 @@ export function contentService(g: GatewayContext) {
         const offset = Number(call.request.offset ?? 0);
         const size = Number(call.request.size ?? 0);
         if (offset < 0 || size < 0) throw invalidArgument('offset and size must not be negative');
-        const stream = g.bus.openStream<never, { offset: number; data: Uint8Array }>('content', 'Read', { digest, offset, size: size || undefined }, { ...o, timeoutMs: 0 });
+        const stream = g.bus.openStream<never, ReadChunk>('content', 'Read', { digest, offset, size: size || undefined }, { ...o, timeoutMs: 0 });
         call.once('cancelled', () => stream.cancel());
         for await (const chunk of stream) await writeAll(call, { offset: chunk.offset, data: Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength) });
         call.end();

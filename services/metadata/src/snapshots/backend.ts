@@ -1,16 +1,9 @@
 /** What the metadata service needs of a snapshotter backend (served by the snapshotter process). */
 import type { Bus, CallOptions } from '@flotilla/bus';
-import type { Mount, SnapshotKind } from '../types.js';
+import type { Mount, SnapshotInfo } from '../types.js';
 
-/** A backend snapshot (namespace-unaware; keys are backend keys). */
-export interface BackendInfo {
-  name: string;
-  parent?: string;
-  kind: SnapshotKind;
-  labels: Record<string, string>;
-  created_at: number;
-  updated_at: number;
-}
+/** A backend snapshot: the same shape as a namespaced one, with backend keys. */
+export type BackendInfo = SnapshotInfo;
 
 /** The snapshotter service's backend operations. */
 export interface SnapshotBackend {
