@@ -8,6 +8,8 @@
  * Each figure is user+system time (utime+stime of /proc/<pid>/stat; for the children,
  * cutime+cstime of the bench process), so kernel work done on a process's behalf (overlayfs,
  * page cache copies, socket I/O) counts for that process. Resolution is one clock tick (10 ms).
+ * `machine busy` is the busy time of all CPUs (/proc/stat): what it has beyond the processes above
+ * is other work on the machine (other processes, kernel threads such as ext4 writeback).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -16,6 +18,20 @@ import { readFileSync, readdirSync } from 'node:fs';
 export const CLIENT = 'bench client';
 /** Name used for the CPU time of reaped children of the bench process (ctr). */
 export const CHILDREN = 'bench children';
+/** Name used for the busy CPU time of the whole machine (all CPUs, from /proc/stat), to see interference. */
+export const MACHINE = 'machine busy';
+
+/** Busy (not idle, not iowait) CPU ms of all CPUs together since boot. */
+function machineBusy(): number | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    const busy = f.slice(0, 8).reduce((a, v) => a + v, 0) - f[3] - f[4];
+    return (busy * 1000) / hz();
+  } catch {
+    return undefined;
+  }
+}
 
 let ticksPerSecond: number | undefined;
 function hz(): number {
@@ -95,6 +111,8 @@ export function sampleCpu(root: number): CpuSample {
     out[CLIENT] = me.self;
     out[CHILDREN] = me.children;
   }
+  const busy = machineBusy();
+  if (busy !== undefined) out[MACHINE] = busy;
   return out;
 }
 

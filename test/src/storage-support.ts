@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LEASES_PROTO, loadGrpcPackage } from '@flotilla/protos';
-import { REPO } from '@flotilla/testkit';
+import { REPO, type CtrResult } from '@flotilla/testkit';
 import { callMetadata, type RpcResult } from './api-client.js';
 import { runFlotilla } from './flotilla-cli.js';
 
@@ -39,6 +39,22 @@ export function ctrBytes(address: string, args: string[], opts: { input?: Buffer
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? Buffer.alloc(0));
   });
+}
+
+/**
+ * Like the testkit's `ctr()` (text stdout), but a ctr that exits before reading its stdin does not
+ * raise an uncaught EPIPE (the testkit's helper has no error handler on the child's stdin).
+ */
+export async function ctr(address: string, args: string[], opts: { input?: string | Buffer; namespace?: string; timeoutMs?: number } = {}): Promise<CtrResult> {
+  const r = await ctrBytes(address, args, { ...opts, input: typeof opts.input === 'string' ? Buffer.from(opts.input) : opts.input });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+}
+
+/** {@link ctr}, failing on a non-zero exit; resolves to stdout. */
+export async function ctrOk(address: string, args: string[], opts: { input?: string | Buffer; namespace?: string; timeoutMs?: number } = {}): Promise<string> {
+  const r = await ctr(address, args, opts);
+  if (r.code !== 0) throw new Error(`ctr ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** The mount points currently in this mount namespace. */

@@ -1,8 +1,13 @@
 /**
  * Containers Create / Get / List / Delete throughput, 16 calls in flight. Containers have an id,
- * runtime io.containerd.runc.v2 and a small OCI spec (an Any of JSON), no image and no snapshot.
- * One round: Create 500 (20 warm-up + 480 timed), Get for 3 s, List (all 500 present) for 3 s,
- * Delete the 500 (20 warm-up + 480 timed).
+ * labels, runtime io.containerd.runc.v2 and a small OCI spec (an Any of JSON): no image and no
+ * snapshot. One round on one daemon:
+ *
+ *   Create 2000 (20 warm-up, then 1980 timed)      → create ops/s
+ *   Delete 1500 of them (20 warm-up, then 1480 timed) → delete ops/s   (500 remain)
+ *   Get of the 500, random ids, for 3 s after a warm-up → get ops/s
+ *   List with the 500 present, for 3 s after a warm-up → list ops/s
+ *   Delete the 500 (untimed)
  */
 import { status } from '@grpc/grpc-js';
 import { isCode, type ContainerMessage } from '../clients.js';
@@ -10,8 +15,10 @@ import { runCount, runFor } from '../load.js';
 import type { Benchmark } from '../types.js';
 import { IN_FLIGHT, uniqueName } from './util.js';
 
-/** Containers present while List runs. */
-export const CONTAINERS = 500;
+/** Containers created per round (--quick: 200). */
+const CREATED = 2000;
+/** Containers present while Get and List run (--quick: 100). */
+export const PRESENT = 500;
 const WARMUP = 20;
 export const RUNTIME = 'io.containerd.runc.v2';
 export const SPEC_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
@@ -34,9 +41,9 @@ const container = (id: string): ContainerMessage => ({
 const bench: Benchmark = {
   name: 'containers.crud',
   description:
-    `Containers with id, runtime ${RUNTIME}, labels and a ${SPEC.length}-byte JSON spec Any (no image, no snapshot), ${IN_FLIGHT} in flight: ` +
-    `Create ${CONTAINERS - WARMUP} (--quick 80) after ${WARMUP} warm-up ones; Get of random existing ids for 3 s (--quick 0.5 s); ` +
-    `List with ${CONTAINERS} (--quick 100) present for 3 s (--quick 0.5 s); Delete of them all (the warm-up ones first, untimed)`,
+    `Containers with id, a label, runtime ${RUNTIME} and a ${SPEC.length}-byte JSON spec Any (no image, no snapshot), ${IN_FLIGHT} in flight: ` +
+    `Create ${CREATED} (--quick 200; ${WARMUP} warm-up), Delete all but ${PRESENT} (--quick 100; ${WARMUP} warm-up), ` +
+    `then with ${PRESENT} present: Get of random ids and List, 3 s each (--quick 0.5 s) after a warm-up; the rest deleted untimed`,
   metrics: [
     { key: 'create', unit: 'ops/s', better: 'higher' },
     { key: 'get', unit: 'ops/s', better: 'higher' },
@@ -44,49 +51,51 @@ const bench: Benchmark = {
     { key: 'delete', unit: 'ops/s', better: 'higher' },
   ],
   async run(t, { quick, round, runId, measure }) {
-    const total = quick ? 100 : CONTAINERS;
+    const created = quick ? 200 : CREATED;
+    const present = quick ? 100 : PRESENT;
     const ms = quick ? 500 : 3000;
-    const warm = Array.from({ length: WARMUP }, (_, i) => uniqueName(runId, 'ctr', round, `w${i}`));
-    const ids = Array.from({ length: total - WARMUP }, (_, i) => uniqueName(runId, 'ctr', round, i));
-    const all = [...warm, ...ids];
-    let created = 0;
+    const warmMs = quick ? 100 : 500;
+    const ids = Array.from({ length: created }, (_, i) => uniqueName(runId, 'ctr', round, i));
+    // ids[0, present) stay for Get and List; the others are deleted, the last WARMUP of them untimed.
+    const kept = ids.slice(0, present);
+    const warmDeletes = ids.slice(created - WARMUP);
+    const timedDeletes = ids.slice(present, created - WARMUP);
     try {
-      await runCount(warm.length, IN_FLIGHT, (i) => t.clients.createContainer(container(warm[i])).then(() => created++));
-      const create = await measure('create', () => runCount(ids.length, IN_FLIGHT, (i) => t.clients.createContainer(container(ids[i])).then(() => created++)));
+      const create = (id: string) => t.clients.createContainer(container(id));
+      await runCount(WARMUP, IN_FLIGHT, (i) => create(ids[i]));
+      const c = await measure('create', () => runCount(created - WARMUP, IN_FLIGHT, (i) => create(ids[WARMUP + i])));
+
+      await runCount(warmDeletes.length, IN_FLIGHT, (i) => t.clients.deleteContainer(warmDeletes[i]));
+      const d = await measure('delete', () => runCount(timedDeletes.length, IN_FLIGHT, (i) => t.clients.deleteContainer(timedDeletes[i])));
 
       const get = async (i: number) => {
-        const id = all[(i * 7919) % all.length];
+        const id = kept[(i * 7919) % kept.length];
         const r = await t.clients.getContainer(id);
         if (r.container?.id !== id || r.container.runtime?.name !== RUNTIME || !r.container.spec?.value?.equals(SPEC)) {
           throw new Error(`${t.side}: Get ${id} returned ${JSON.stringify(r.container)?.slice(0, 200)}`);
         }
       };
-      await runFor(quick ? 100 : 500, IN_FLIGHT, get);
-      const getR = await measure('get', () => runFor(ms, IN_FLIGHT, get));
+      await runFor(warmMs, IN_FLIGHT, get);
+      const g = await measure('get', () => runFor(ms, IN_FLIGHT, get));
 
       let seen = -1;
       const list = async () => {
         seen = (await t.clients.listContainers()).containers.length;
       };
-      await runFor(quick ? 100 : 500, IN_FLIGHT, list);
-      const listR = await measure('list', () => runFor(ms, IN_FLIGHT, list));
-      if (seen !== total) throw new Error(`${t.side}: List returned ${seen} containers, expected ${total}`);
+      await runFor(warmMs, IN_FLIGHT, list);
+      const l = await measure('list', () => runFor(ms, IN_FLIGHT, list));
+      if (seen !== present) throw new Error(`${t.side}: List returned ${seen} containers, expected ${present}`);
 
-      await runCount(warm.length, IN_FLIGHT, (i) => t.clients.deleteContainer(warm[i]));
-      const del = await measure('delete', () => runCount(ids.length, IN_FLIGHT, (i) => t.clients.deleteContainer(ids[i])));
-      created = 0;
-      return { create: create.opsPerSecond, get: getR.opsPerSecond, list: listR.opsPerSecond, delete: del.opsPerSecond };
+      return { create: c.opsPerSecond, get: g.opsPerSecond, list: l.opsPerSecond, delete: d.opsPerSecond };
     } finally {
-      // After a failure: delete whatever is left, so later benchmarks and rounds see an empty store.
-      if (created > 0) {
-        await runCount(all.length, IN_FLIGHT, async (i) => {
-          try {
-            await t.clients.deleteContainer(all[i]);
-          } catch (err) {
-            if (!isCode(err, status.NOT_FOUND)) throw err;
-          }
-        });
-      }
+      // Untimed: whatever is left (all of them after a failure), so later rounds and benchmarks see an empty store.
+      await runCount(ids.length, IN_FLIGHT, async (i) => {
+        try {
+          await t.clients.deleteContainer(ids[i]);
+        } catch (err) {
+          if (!isCode(err, status.NOT_FOUND)) throw err;
+        }
+      });
     }
   },
 };

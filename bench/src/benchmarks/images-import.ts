@@ -82,7 +82,7 @@ async function removeImage(t: Target, img: LargeImage, note: (text: string) => v
 export default simple({
   name: 'images.import',
   description:
-    'ctr images import (with unpack into overlayfs) of the testkit large image (5 gzip layers, 322 MB uncompressed; --quick: 3 layers, ~17 MB), end to end; ' +
+    'ctr images import (with unpack into overlayfs) of the testkit large image (5 gzip layers, 322 MB uncompressed; --quick: 3 layers, 19.6 MB), end to end; ' +
     'MB/s = uncompressed layer bytes (10^6) / wall seconds of the ctr run. ctr images rm --sync after each round; content and snapshots must be empty before the next.',
   unit: 'MB/s',
   better: 'higher',

@@ -21,6 +21,7 @@ export function metadataConfig(cfg: FlotillaConfig): MetadataConfig {
     gc: {
       pauseThreshold: gc.pause_threshold,
       deletionThreshold: gc.deletion_threshold,
+      mutationThreshold: gc.mutation_threshold,
       scheduleDelayMs: parseDuration(gc.schedule_delay),
       startupDelayMs: parseDuration(gc.startup_delay),
       expireCheckMs: parseDuration(gc.expire_check_interval),

@@ -30,6 +30,7 @@ await runService({
       collect: async (sync) => {
         if (sync) await gc.collectNow();
       },
+      mutated: () => gc.mutated(),
     });
     // Administration: consistency check and on-demand collection (`flotilla fsck`, `flotilla gc`).
     bus.serve('metadata-admin', {

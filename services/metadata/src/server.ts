@@ -18,7 +18,12 @@ export interface MetadataStores {
   snapshots: SnapshotStore;
   /** Runs after deletions that may free resources; awaited when the caller asked for `sync`. */
   collect?: (sync: boolean) => Promise<void>;
+  /** Told of every successful mutation (the GC scheduler counts them). */
+  mutated?: () => void;
 }
+
+/** Methods that change nothing. */
+const READ_ONLY = /\.(Get|List|Info|Stat|Mounts|Usage|ListResources)$/;
 
 /** Serves the metadata service on the bus. */
 export function serveMetadata(bus: Bus, s: MetadataStores): void {
@@ -30,5 +35,13 @@ export function serveMetadata(bus: Bus, s: MetadataStores): void {
     ...containerHandlers(bus, s.containers, s.collect),
     ...snapshotHandlers(bus, s.snapshots),
   };
-  bus.serve(METADATA_SERVICE, { unary: unary as Record<string, UnaryHandler> });
+  const counted: Record<string, UnaryHandler> = {};
+  for (const [name, h] of Object.entries(unary as Record<string, UnaryHandler>)) {
+    counted[name] = READ_ONLY.test(name) || !s.mutated ? h : async (req, ctx) => {
+      const r = await h(req, ctx);
+      s.mutated?.();
+      return r;
+    };
+  }
+  bus.serve(METADATA_SERVICE, { unary: counted });
 }

@@ -1,7 +1,8 @@
 /**
- * When GC runs: soon after deletions (containerd's scheduler: at most `pause_threshold` of wall
- * time spent paused), on request (`sync`), and — unlike containerd — when a lease expires, so an
- * expired lease's objects go without any other activity.
+ * When GC runs: soon after deletions and after `mutation_threshold` mutations (containerd's
+ * scheduler: at most `pause_threshold` of wall time spent paused), on request (`sync`), and —
+ * unlike containerd — when a lease expires, so an expired lease's objects go without any other
+ * activity.
  */
 import { Code, codeOf } from '@flotilla/api';
 import type { Logger } from '@flotilla/log';
@@ -13,6 +14,8 @@ export interface GcSchedule {
   pauseThreshold: number;
   /** Deletions before a run is scheduled (0: every deletion schedules one). */
   deletionThreshold: number;
+  /** Mutations before a run is scheduled (0: mutations never schedule one). */
+  mutationThreshold: number;
   scheduleDelayMs: number;
   startupDelayMs: number;
   /** Longest time between two checks for expired leases. */
@@ -25,6 +28,7 @@ export class GcScheduler {
   private timer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
   private deletions = 0;
+  private mutations = 0;
   private lastPauseMs = 0;
   private lastEnd = 0;
   private stopped = false;
@@ -39,6 +43,11 @@ export class GcScheduler {
   /** Starts the timers: a first run after the startup delay. */
   start(): void {
     this.schedule(this.s.startupDelayMs);
+  }
+
+  /** Counts a mutation; schedules a run once the threshold is passed. */
+  mutated(): void {
+    if (this.s.mutationThreshold > 0 && ++this.mutations > this.s.mutationThreshold) this.schedule(this.s.scheduleDelayMs);
   }
 
   /** Counts a deletion; schedules a run once the threshold is reached. */
@@ -82,6 +91,7 @@ export class GcScheduler {
     const p = (async () => {
       if (this.running) await this.running.catch(() => undefined);
       this.deletions = 0;
+      this.mutations = 0;
       const r = await this.run();
       this.lastPauseMs = r.pauseMs;
       this.lastEnd = Date.now();
@@ -104,7 +114,9 @@ export class GcScheduler {
     this.nextExpiry = next;
     clearTimeout(this.expiryTimer);
     if (this.stopped) return;
-    const wait = Math.min(next === undefined ? Infinity : Math.max(0, next - Date.now()) + 50, this.s.expireCheckMs);
+    // Only a lease that will expire needs a timer; the check interval bounds clock jumps.
+    if (next === undefined) return;
+    const wait = Math.min(Math.max(0, next - Date.now()) + 50, this.s.expireCheckMs);
     this.expiryTimer = setTimeout(() => void this.runOnce().catch(() => undefined), wait);
     this.expiryTimer.unref?.();
   }

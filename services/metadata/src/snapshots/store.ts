@@ -39,6 +39,13 @@ const backendLabels = (labels: Record<string, string> = {}) =>
 /** containerd's NotFound for a missing snapshot (metadata/snapshot.go: `snapshot %v does not exist`). */
 const snapshotMissing = (key: string) => notFound(`snapshot ${key} does not exist`);
 
+/** A key to look up: containerd answers NotFound for an empty one, like for any missing key. */
+function lookupKey(key: unknown): string {
+  if (typeof key !== 'string') throw invalidArgument('snapshot key must be a string');
+  if (key === '') throw snapshotMissing(key);
+  return key;
+}
+
 function requireKey(key: unknown, what = 'key'): string {
   if (typeof key !== 'string' || key === '') throw invalidArgument(`snapshot ${what} must not be empty`);
   return key;
@@ -104,14 +111,14 @@ export class MetadataSnapshotStore implements SnapshotStore {
   }
 
   async mounts(ns: string, sn: string, key: string): Promise<Mount[]> {
-    const r = this.rec(ns, sn, requireKey(key));
+    const r = this.rec(ns, sn, lookupKey(key));
     if (!r) throw snapshotMissing(key);
     return this.backend().mounts(sn, r.backendKey);
   }
 
   async commit(ns: string, sn: string, name: string, key: string, labels: Record<string, string> = {}, lease?: string): Promise<void> {
     requireKey(name, 'name');
-    requireKey(key);
+    lookupKey(key);
     validateLabels(labels);
     // containerd checks the new name before the key.
     if (this.rec(ns, sn, name)) throw alreadyExists(`snapshot ${JSON.stringify(name)}`);
@@ -133,7 +140,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
   }
 
   async remove(ns: string, sn: string, key: string): Promise<void> {
-    requireKey(key);
+    lookupKey(key);
     await this.env.write(() => {
       const r = this.rec(ns, sn, key);
       if (!r) throw snapshotMissing(key);
@@ -148,7 +155,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
   }
 
   async stat(ns: string, sn: string, key: string): Promise<SnapshotInfo> {
-    const r = this.rec(ns, sn, requireKey(key));
+    const r = this.rec(ns, sn, lookupKey(key));
     if (!r) throw snapshotMissing(key);
     return this.info(key, r);
   }
@@ -178,7 +185,7 @@ export class MetadataSnapshotStore implements SnapshotStore {
   }
 
   async usage(ns: string, sn: string, key: string): Promise<{ size: number; inodes: number }> {
-    const r = this.rec(ns, sn, requireKey(key));
+    const r = this.rec(ns, sn, lookupKey(key));
     if (!r) throw snapshotMissing(key);
     return this.backend().usage(sn, r.backendKey);
   }

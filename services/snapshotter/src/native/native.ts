@@ -8,7 +8,7 @@
  *                     a copy of the parent's tree, see copy-tree.ts). A view of a parent has no
  *                     directory of its own: it mounts the parent's, read-only.
  *
- * Mounts are always one `bind` with `rw` (active) or `ro` (view) and `rbind`.
+ * Mounts are always one `bind` with `rbind` and `rw` (active) or `ro` (view), in containerd's order.
  */
 import { chmod, mkdir } from 'node:fs/promises';
 import type { SnapshotRef } from '../storage/metastore.js';
@@ -41,6 +41,6 @@ export class NativeSnapshotter extends LocalSnapshotter {
 
   protected mountsOf(s: SnapshotRef): Mount[] {
     const source = s.parentIds.length === 0 || s.kind === 'active' ? this.snapshotDir(s.id) : this.snapshotDir(s.parentIds[0]!);
-    return [{ type: 'bind', source, options: [s.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
+    return [{ type: 'bind', source, options: ['rbind', s.kind === 'view' ? 'ro' : 'rw'] }];
   }
 }
