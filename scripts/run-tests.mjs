@@ -42,5 +42,5 @@ if (files.length === 0) {
 }
 if (process.getuid && process.getuid() !== 0) console.error('run-tests: warning: system tests need root');
 console.error(`run-tests: ${files.length} files`);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { cwd: repo, stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files], { cwd: repo, stdio: 'inherit' });
 process.exit(r.status ?? 1);

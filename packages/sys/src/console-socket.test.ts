@@ -49,7 +49,7 @@ describe('ConsoleSocket over FakeSys', () => {
 });
 
 describe('ConsoleSocket on the real system', { skip: noNative }, () => {
-  test('receives a pty master sent over SCM_RIGHTS by another process', async () => {
+  test('receives a pty master sent over SCM_RIGHTS by another process', { timeout: 20_000 }, async () => {
     const cs = createConsoleSocket();
     const dir = join(cs.path, '..');
     try {
@@ -78,7 +78,7 @@ describe('ConsoleSocket on the real system', { skip: noNative }, () => {
     assert.equal(existsSync(dir), false, 'the temporary directory is removed');
   });
 
-  test('a real wait times out and close() cuts a wait short', async () => {
+  test('a real wait times out and close() cuts a wait short', { timeout: 20_000 }, async () => {
     const cs = createConsoleSocket();
     try {
       const t0 = Date.now();
@@ -99,7 +99,7 @@ const haveRunc = spawnSync('runc', ['--version']).status === 0;
 const isRoot = process.getuid?.() === 0;
 
 describe('runc --console-socket', { skip: noNative || !haveRunc || !isRoot || !existsSync('/bin/busybox') }, () => {
-  test('receives the container pty from runc create, reads its output, reaps its init', async () => {
+  test('receives the container pty from runc create, reads its output, reaps its init', { timeout: 30_000 }, async () => {
     const base = mkdtempSync(join(tmpdir(), 'sys-runc-'));
     const id = `flotilla-sys-${process.pid}`;
     const state = join(base, 'state');

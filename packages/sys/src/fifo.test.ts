@@ -16,7 +16,7 @@ test('mkfifo over FakeSys records the mode and refuses duplicates', () => {
   assert.throws(() => mkfifo('/x/stdin', 0o600, sys), { code: 'EEXIST' });
 });
 
-describe('FIFOs on the real system', { skip: nativeLoadError() !== undefined }, () => {
+describe('FIFOs on the real system', { skip: nativeLoadError() !== undefined, timeout: 10_000 }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'sys-fifo-'));

@@ -30,7 +30,7 @@ describe('pty on the real system', { skip: nativeLoadError() !== undefined }, ()
     }
   });
 
-  test('writing more than the terminal holds keeps the event loop running, then completes', async () => {
+  test('writing more than the terminal holds keeps the event loop running, then completes', { timeout: 20_000 }, async () => {
     const { master, slavePath } = openPty();
     const slave = openSync(slavePath, constants.O_RDWR | constants.O_NOCTTY);
     const { readable, writable, close } = consoleStreams(master);
@@ -52,7 +52,8 @@ describe('pty on the real system', { skip: nativeLoadError() !== undefined }, ()
     clearInterval(ticker);
     assert.equal(written, true);
     assert.ok(got > 0);
-    reader.destroy();
+    reader.destroy(); // closes libuv's re-opened slave descriptor...
+    closeSync(slave); // ...but the original number stays open (uv_tty_init dup2()s over it)
     const ended = new Promise((r) => readable.once('end', r));
     await ended; // last slave descriptor closed: EIO on the master = end of stream
     close();

@@ -60,7 +60,7 @@ describe('Reaper over FakeSys', () => {
     reaper.stop();
   });
 
-  test('subscribe() buffers only the exits after it; abort rejects with Canceled', async () => {
+  test('subscribe() buffers only the exits after it; abort and stop() reject with Canceled', async () => {
     const sys = new FakeSys();
     const reaper = new Reaper({ sys });
     sys.exitChild(400, { code: 0 });
@@ -73,8 +73,11 @@ describe('Reaper over FakeSys', () => {
     const never = sub.wait(400, { signal: ac.signal }); // exited before the subscription
     ac.abort();
     await assert.rejects(never, (err) => codeOf(err) === Code.Canceled);
-    sub.close();
-    reaper.stop();
+    const pending = sub.wait(402);
+    const direct = reaper.wait(403);
+    reaper.stop(); // closes the subscription too
+    await assert.rejects(pending, (err) => codeOf(err) === Code.Canceled);
+    await assert.rejects(direct, (err) => codeOf(err) === Code.Canceled);
   });
 
   test('the table of unclaimed exits is bounded', async () => {
@@ -151,13 +154,13 @@ describe('Reaper on the real system, next to node:child_process', { skip: native
     return nodePids;
   }
 
-  test('a reparented grandchild is reaped with its real status; Node children keep theirs', async () => {
+  test('a reparented grandchild is reaped with its real status; Node children keep theirs', { timeout: 10_000 }, async () => {
     const nodePids = await round(1);
     const stolen = reaped.filter((e) => nodePids.includes(e.pid));
     assert.deepEqual(stolen, [], 'the reaper reaped a child of libuv');
   });
 
-  test('50 rounds, five at a time, without a lost or stolen exit', async () => {
+  test('50 rounds, five at a time, without a lost or stolen exit', { timeout: 40_000 }, async () => {
     const t0 = Date.now();
     // Adversarial timing: also reap every millisecond, not only on SIGCHLD, so the reaper often
     // finds a Node child's zombie before libuv does (a naive wait(-1) loop loses all of them).

@@ -57,6 +57,14 @@ const RETRY_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 
 interface Waiter {
   resolve(info: ExitInfo): void;
+  cancel(why: string): void;
+}
+
+/** Rejects every pending wait in `map` with Canceled. */
+function cancelAll(map: Map<number, Waiter[]>, why: string): void {
+  const all = [...map.values()].flat();
+  map.clear();
+  for (const w of all) w.cancel(why);
 }
 
 /**
@@ -115,11 +123,12 @@ export class ExitSubscription {
     return addWaiter(this.waiters, pid, this.keepAlive, opts.signal);
   }
 
-  /** Stops buffering; pending waits stay pending. */
+  /** Stops buffering; pending waits reject with Canceled. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.exits.clear();
+    cancelAll(this.waiters, 'exit subscription closed');
     this.onClose(this);
   }
 }
@@ -143,6 +152,11 @@ function addWaiter(map: Map<number, Waiter[]>, pid: number, keepAlive: KeepAlive
         keepAlive.release();
         signal?.removeEventListener('abort', onAbort);
         resolve(info);
+      },
+      cancel(why) {
+        keepAlive.release();
+        signal?.removeEventListener('abort', onAbort);
+        reject(canceled(`waiting for pid ${pid}: ${why}`));
       },
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -293,10 +307,12 @@ export class Reaper extends EventEmitter<{ exit: [ExitInfo]; error: [unknown] }>
     return s;
   }
 
-  /** Stops listening for SIGCHLD. Pending waits stay pending. */
+  /** Stops listening for SIGCHLD; pending waits (also of subscriptions) reject with Canceled. */
   stop(): void {
     this.unlisten?.();
     this.unlisten = undefined;
+    cancelAll(this.waiters, 'reaper stopped');
+    for (const sub of [...this.subs]) sub.close();
     if (this.retry) clearTimeout(this.retry);
     this.retry = undefined;
     if (shared === this) shared = undefined;
