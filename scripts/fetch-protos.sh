@@ -49,6 +49,9 @@ for rel in protobuf/plugin/fieldpath.proto runtime/v2/task/shim.proto runtime/v2
   put "$CTRD/$rel" "github.com/containerd/containerd/$rel" golang-github-containerd-containerd-dev
 done
 
+# cgroups v1 metrics (the Any that task Stats/Metrics return)
+put "$GOCODE/containerd/cgroups/stats/v1/metrics.proto" github.com/containerd/cgroups/stats/v1/metrics.proto golang-github-containerd-cgroups-dev
+
 # --- gogoproto, google/protobuf, google/rpc ----------------------------------
 put "$GOCODE/gogo/protobuf/gogoproto/gogo.proto" gogoproto/gogo.proto golang-github-gogo-protobuf-dev
 gp=$GOCODE/gogo/protobuf/protobuf/google/protobuf

@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   golang-github-containerd-containerd-dev
   golang-github-gogo-protobuf-dev
   golang-github-gogo-googleapis-dev
+  golang-github-containerd-cgroups-dev
   busybox-static
   docker-registry
   containernetworking-plugins
@@ -74,4 +75,15 @@ else
   npx tsc -b
 fi
 if [[ -f bin/flotilla ]]; then chmod +x bin/flotilla; fi
+
+# --- e. containerd shim ---------------------------------------------------------
+# containerd finds the runtime io.containerd.flotilla.v2 as containerd-shim-flotilla-v2 on PATH.
+shim_link=/usr/local/bin/containerd-shim-flotilla-v2
+shim_target=$PWD/bin/containerd-shim-flotilla-v2
+chmod +x "$shim_target"
+if [[ $(readlink "$shim_link" 2>/dev/null) != "$shim_target" ]]; then
+  log "linking $shim_link -> $shim_target"
+  [[ $(id -u) == 0 ]] && SUDO=() || SUDO=(sudo)
+  "${SUDO[@]}" ln -sfn "$shim_target" "$shim_link"
+fi
 log "done"

@@ -9,7 +9,8 @@
  * cutime+cstime of the bench process), so kernel work done on a process's behalf (overlayfs,
  * page cache copies, socket I/O) counts for that process. Resolution is one clock tick (10 ms).
  * `machine busy` is the busy time of all CPUs (/proc/stat): what it has beyond the processes above
- * is other work on the machine (other processes, kernel threads such as ext4 writeback).
+ * is other work on the machine (other processes, kernel threads such as ext4 writeback);
+ * `machine iowait` is idle CPU time with disk I/O outstanding (a disk-bound section, ours or not).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -20,14 +21,16 @@ export const CLIENT = 'bench client';
 export const CHILDREN = 'bench children';
 /** Name used for the busy CPU time of the whole machine (all CPUs, from /proc/stat), to see interference. */
 export const MACHINE = 'machine busy';
+/** Name used for the iowait time of the whole machine (idle CPUs with disk I/O outstanding). */
+export const IOWAIT = 'machine iowait';
 
-/** Busy (not idle, not iowait) CPU ms of all CPUs together since boot. */
-function machineBusy(): number | undefined {
+/** Busy (not idle, not iowait) and iowait CPU ms of all CPUs together since boot. */
+function machineTimes(): { busy: number; iowait: number } | undefined {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal (guest time is already in user).
     const busy = f.slice(0, 8).reduce((a, v) => a + v, 0) - f[3] - f[4];
-    return (busy * 1000) / hz();
+    return { busy: (busy * 1000) / hz(), iowait: (f[4] * 1000) / hz() };
   } catch {
     return undefined;
   }
@@ -111,8 +114,11 @@ export function sampleCpu(root: number): CpuSample {
     out[CLIENT] = me.self;
     out[CHILDREN] = me.children;
   }
-  const busy = machineBusy();
-  if (busy !== undefined) out[MACHINE] = busy;
+  const m = machineTimes();
+  if (m) {
+    out[MACHINE] = m.busy;
+    out[IOWAIT] = m.iowait;
+  }
   return out;
 }
 

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHILDREN, CLIENT, MACHINE } from './cpu.js';
+import { CHILDREN, CLIENT, IOWAIT, MACHINE } from './cpu.js';
 import { fmt, type CpuSection, type Report } from './harness.js';
 import { median } from './load.js';
 import type { Side } from './types.js';
@@ -49,15 +49,17 @@ export function formatCpu(r: Report): string {
       const wall = median(mine.map((c) => c.wallMs));
       const names = [...new Set(mine.flatMap((c) => Object.keys(c.cpuMs)))];
       const per = names.map((n) => ({ n, ms: median(mine.map((c) => c.cpuMs[n] ?? 0)) }));
-      const daemon = per.filter((p) => p.n !== CLIENT && p.n !== CHILDREN && p.n !== MACHINE).sort((a, b) => b.ms - a.ms);
+      const daemon = per.filter((p) => p.n !== CLIENT && p.n !== CHILDREN && p.n !== MACHINE && p.n !== IOWAIT).sort((a, b) => b.ms - a.ms);
       const total = daemon.reduce((a, p) => a + p.ms, 0);
       const cell = (p: { n: string; ms: number }) => `${p.n} ${fmt(p.ms)} ms (${(p.ms / wall).toFixed(2)})`;
       out.push(`  ${side.padEnd(10)} wall ${fmt(wall)} ms; daemon total ${fmt(total)} ms (${(total / wall).toFixed(2)} cores)`);
       out.push(`    ${daemon.filter((p) => p.ms > 0).map(cell).join(', ') || '(no CPU)'}`);
       const bench = per.filter((p) => p.n === CLIENT || p.n === CHILDREN);
       // The rest of the machine, per round: busy time of all CPUs minus the processes above.
-      const rest = median(mine.map((c) => (c.cpuMs[MACHINE] ?? 0) - Object.entries(c.cpuMs).reduce((a, [n, v]) => (n === MACHINE ? a : a + v), 0)));
-      out.push(`    ${[...bench.map(cell), ...(names.includes(MACHINE) ? [cell({ n: 'rest of machine', ms: Math.max(0, rest) })] : [])].join(', ')}`);
+      const rest = median(mine.map((c) => (c.cpuMs[MACHINE] ?? 0) - Object.entries(c.cpuMs).reduce((a, [n, v]) => (n === MACHINE || n === IOWAIT ? a : a + v), 0)));
+      const machine = names.includes(MACHINE) ? [cell({ n: 'rest of machine', ms: Math.max(0, rest) })] : [];
+      const iowait = per.filter((p) => p.n === IOWAIT && p.ms > 0).map((p) => cell({ n: 'iowait', ms: p.ms }));
+      out.push(`    ${[...bench.map(cell), ...machine, ...iowait].join(', ')}`);
     }
   }
   return out.join('\n');

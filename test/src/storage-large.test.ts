@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildLargeImage, imageRefs, LARGE_IMAGE_PATHS, startContainerd, startFlotilla, type ContainerdDaemon, type FlotillaStack, type LargeImage, type RootfsEntry } from '@flotilla/testkit';
-import { ctr, ctrOk, isMounted, lines, loadTreeManifest, unmountAll, type ManifestEntry, type TreeManifestModule } from './storage-support.js';
+import { compareManifests, ctr, ctrOk, isMounted, lines, treeManifest, unmountAll, type ManifestEntry } from './storage-support.js';
 
 interface Side {
   name: 'containerd' | 'flotilla';
@@ -98,7 +98,7 @@ describe('storage: the large image on Flotilla and containerd', () => {
   let image: LargeImage;
   let containerd: ContainerdDaemon | undefined;
   let flotilla: FlotillaStack | undefined;
-  let tm: TreeManifestModule;
+  const tm = { treeManifest, compareManifests };
   let dir: string;
   let sides: Side[] = [];
   const manifests: Partial<Record<Side['name'], ManifestEntry[]>> = {};
@@ -106,7 +106,7 @@ describe('storage: the large image on Flotilla and containerd', () => {
   before(
     async () => {
       dir = mkdtempSync(join(tmpdir(), 'storage-large-'));
-      [image, containerd, flotilla, tm] = await Promise.all([buildLargeImage(), startContainerd(), startFlotilla(), loadTreeManifest()]);
+      [image, containerd, flotilla] = await Promise.all([buildLargeImage(), startContainerd(), startFlotilla()]);
       sides = [
         { name: 'containerd', address: containerd.address, root: join(containerd.dir, 'root'), mount: join(dir, 'mnt-containerd') },
         { name: 'flotilla', address: flotilla.address, root: flotilla.root, mount: join(dir, 'mnt-flotilla') },

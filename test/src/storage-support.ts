@@ -8,9 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { LEASES_PROTO, loadGrpcPackage } from '@flotilla/protos';
-import { REPO, type CtrResult } from '@flotilla/testkit';
+import type { CtrResult } from '@flotilla/testkit';
 import { callMetadata, type RpcResult } from './api-client.js';
 import { runFlotilla } from './flotilla-cli.js';
 
@@ -143,33 +142,8 @@ export class LeasesApi {
   }
 }
 
-/** One entry of the differ's tree manifest (services/snapshotter/src/differ/tree-manifest.ts). */
-export interface ManifestEntry {
-  path: string;
-  type: 'dir' | 'file' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
-  mode?: string;
-  uid: number;
-  gid: number;
-  size?: number;
-  sha256?: string;
-  target?: string;
-  rdev?: string;
-  mtime?: string;
-  xattrs?: Record<string, string>;
-  linkGroup?: string;
-}
-
-/** The tree-manifest module's functions. */
-export interface TreeManifestModule {
-  treeManifest(dir: string, opts?: { mtime?: 'ns' | 's' | 'none'; dirMtime?: boolean; symlinkMtime?: boolean; xattr?: (name: string) => boolean }): ManifestEntry[];
-  compareManifests(a: ManifestEntry[], b: ManifestEntry[], limit?: number): string[];
-}
-
-/** Loads `treeManifest`/`compareManifests` from the snapshotter's differ sources (run under tsx). */
-export async function loadTreeManifest(): Promise<TreeManifestModule> {
-  const file = join(REPO, 'services', 'snapshotter', 'src', 'differ', 'tree-manifest.ts');
-  return (await import(pathToFileURL(file).href)) as TreeManifestModule;
-}
+/** The differ's tree manifest, for comparing unpacked trees. */
+export { compareManifests, treeManifest, type ManifestEntry } from '@flotilla/snapshotter';
 
 /** Splits stdout into lines without the trailing empty one. */
 export const lines = (s: string): string[] => s.split('\n').filter((l, i, a) => !(l === '' && i === a.length - 1));

@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { isCode } from '../clients.js';
 import { simple } from '../types.js';
 import { blobSize, deleteBlob, mbPerSecond, randomBlob, readBlob, writeBlob } from './content.js';
-import { uniqueName } from './util.js';
+import { flushDisk, uniqueName } from './util.js';
 
 export default simple({
   name: 'content.read',
@@ -17,6 +17,7 @@ export default simple({
     const blob = randomBlob(blobSize(quick));
     try {
       await writeBlob(t, uniqueName(runId, 'read', round, t.side), blob);
+      flushDisk();
       const t0 = performance.now();
       await measure('read', () => readBlob(t, blob));
       return mbPerSecond(blob.data.length, (performance.now() - t0) / 1000);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { WriteAction } from '../clients.js';
 import { sleep } from '../load.js';
 import type { Target } from '../types.js';
+import { flushDisk } from './util.js';
 
 /** Bytes per WRITE message (what containerd's ctr and Go client send: 1 MiB). */
 export const WRITE_CHUNK = 1 << 20;
@@ -81,8 +82,8 @@ export const blobPath = (t: Target, digest: string) => join(t.root, 'io.containe
 
 /**
  * Deletes a blob (untimed) and waits until its file is gone from the content store, so the
- * daemon's garbage collector does not remove 512 MiB during the next timed run; notes it when the
- * file stays.
+ * daemon's garbage collector does not remove 512 MiB during the next timed run (notes it when the
+ * file stays), then flushes the disk.
  */
 export async function deleteBlob(t: Target, digest: string, note: (text: string) => void): Promise<void> {
   await t.clients.deleteContent(digest);
@@ -91,8 +92,9 @@ export async function deleteBlob(t: Target, digest: string, note: (text: string)
   while (existsSync(path)) {
     if (Date.now() > until) {
       note(`blob ${digest.slice(0, 19)} still on disk ${GC_WAIT_MS / 1000} s after Content.Delete (GC has not removed it)`);
-      return;
+      break;
     }
     await sleep(50);
   }
+  flushDisk();
 }

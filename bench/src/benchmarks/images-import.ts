@@ -14,6 +14,7 @@ import { buildLargeImage, ctr, type LargeImage } from '@flotilla/testkit';
 import { sleep } from '../load.js';
 import { simple, type Target } from '../types.js';
 import { SNAPSHOTTER, removeSnapshots, snapshotDirs } from './snapshots.js';
+import { flushDisk } from './util.js';
 
 /** Deadline of one import (a slow daemon fails the benchmark instead of hanging it). */
 const IMPORT_TIMEOUT_MS = 10 * 60_000;
@@ -93,6 +94,7 @@ export default simple({
   },
   async run(t, { quick, measure, note }) {
     const img = await largeImage(quick);
+    flushDisk();
     try {
       const t0 = performance.now();
       const r = await measure('ctr images import', () => ctr(t.address, ['images', 'import', img.ociArchive], { timeoutMs: IMPORT_TIMEOUT_MS }));
@@ -107,6 +109,7 @@ export default simple({
       return uncompressedBytes(img) / 1e6 / seconds;
     } finally {
       await removeImage(t, img, note);
+      flushDisk();
     }
   },
 });

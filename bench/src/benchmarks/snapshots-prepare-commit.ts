@@ -9,7 +9,7 @@
 import { runCount } from '../load.js';
 import { simple } from '../types.js';
 import { SNAPSHOTTER, removeSnapshots, snapshotDirs, waitSnapshotDirs } from './snapshots.js';
-import { IN_FLIGHT, uniqueName } from './util.js';
+import { IN_FLIGHT, flushDisk, uniqueName } from './util.js';
 
 const PAIRS = 1000;
 const WARMUP = 20;
@@ -57,6 +57,7 @@ export default simple({
       await removeSnapshots(t, mine);
       await t.clients.deleteLease(lease, true);
       await waitSnapshotDirs(t, dirs, note);
+      flushDisk();
     }
   },
 });

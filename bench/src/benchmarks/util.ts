@@ -1,4 +1,5 @@
 /** Helpers shared by benchmarks. */
+import { spawnSync } from 'node:child_process';
 import { status } from '@grpc/grpc-js';
 import { isCode } from '../clients.js';
 import { runCount } from '../load.js';
@@ -32,4 +33,13 @@ export async function deleteAll(t: Target, names: readonly string[]): Promise<vo
       if (!isCode(err, status.NOT_FOUND)) throw err;
     }
   });
+}
+
+/**
+ * Flushes all dirty data to disk (sync(1)), untimed: the storage benchmarks write hundreds of MB
+ * and delete as much; without this the next timed run (often the other daemon's) pays for that
+ * writeback and for the discards of the deleted blocks.
+ */
+export function flushDisk(): void {
+  spawnSync('sync', [], { stdio: 'ignore' });
 }

@@ -2,6 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Code, codeOf, failedPrecondition, invalidArgument, validateIdentifier } from '@flotilla/api';
 import type { CallOptions } from '@flotilla/bus';
+import { isAnswered } from './status.js';
 
 /** gRPC metadata key of the containerd namespace. */
 export const NAMESPACE_KEY = 'containerd-namespace';
@@ -40,7 +41,9 @@ export function busOptions(call: AnyCall, defaultTimeoutMs: number): CallOptions
   const deadlineMs = d instanceof Date ? d.getTime() : typeof d === 'number' && Number.isFinite(d) ? d : Infinity;
   const timeoutMs = deadlineMs === Infinity ? defaultTimeoutMs : Math.max(1, deadlineMs - Date.now());
   const ac = new AbortController();
-  (call as grpc.ServerUnaryCall<unknown, unknown>).once('cancelled', () => ac.abort());
+  (call as grpc.ServerUnaryCall<unknown, unknown>).once('cancelled', () => {
+    if (!isAnswered(call)) ac.abort();
+  });
   return {
     namespace: callNamespace(call),
     lease: first(call, LEASE_KEY),

@@ -15,6 +15,7 @@ import {
   LEASES_PROTO,
   NAMESPACES_PROTO,
   SNAPSHOTS_PROTO,
+  TASKS_PROTO,
   VERSION_PROTO,
   loadGrpcPackage,
 } from '@flotilla/protos';
@@ -29,10 +30,11 @@ import { introspectionService } from './services/introspection.js';
 import { leasesService } from './services/leases.js';
 import { namespacesService } from './services/namespaces.js';
 import { snapshotsService } from './services/snapshots.js';
+import { tasksService } from './services/tasks.js';
 import { versionService } from './services/version.js';
 
 /** Proto files the gateway serves (and the event payload types it encodes). */
-export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, DIFF_PROTO, ...EVENT_TYPES_PROTOS];
+export const GATEWAY_PROTOS = [VERSION_PROTO, NAMESPACES_PROTO, INTROSPECTION_PROTO, EVENTS_PROTO, HEALTH_PROTO, LEASES_PROTO, CONTENT_PROTO, IMAGES_PROTO, CONTAINERS_PROTO, SNAPSHOTS_PROTO, DIFF_PROTO, TASKS_PROTO, ...EVENT_TYPES_PROTOS];
 
 type Node = { [k: string]: Node } & { service?: grpc.ServiceDefinition };
 
@@ -61,6 +63,7 @@ export function buildServer(g: GatewayContext, services: string[]): grpc.Server 
   add('containerd.services.containers.v1.Containers', containersService(g));
   add('containerd.services.snapshots.v1.Snapshots', snapshotsService(g));
   add('containerd.services.diff.v1.Diff', diffService(g));
+  add('containerd.services.tasks.v1.Tasks', tasksService(g));
   add('grpc.health.v1.Health', healthService(g, services));
   return server;
 }

@@ -11,12 +11,24 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
 
 type UnaryImpl<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
 
+/** Calls already answered: grpc-js emits `cancelled` even for those when their stream closes. */
+const answered = new WeakSet<object>();
+
+/** Whether `call` has been answered (so a later `cancelled` is no cancellation). */
+export function isAnswered(call: object): boolean {
+  return answered.has(call);
+}
+
 /** Wraps an async unary implementation: resolves → reply, rejects → its status. */
 export function unary<Req, Res>(log: Logger, name: string, fn: UnaryImpl<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     fn(call.request, call).then(
-      (res) => callback(null, res),
+      (res) => {
+        answered.add(call);
+        callback(null, res);
+      },
       (err) => {
+        answered.add(call);
         const code = codeOf(err);
         if (code === Code.Unknown || code === Code.Internal) log.error({ err, rpc: name }, 'rpc failed');
         else log.debug({ rpc: name, code, msg: messageOf(err) }, 'rpc error');

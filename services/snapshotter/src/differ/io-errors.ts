@@ -4,37 +4,9 @@
  * (InvalidArgument) from a full disk (ResourceExhausted) or a broken host (Internal).
  */
 import { Code, FlotillaError, kindError } from '@flotilla/api';
-import { constants } from 'node:os';
 
-const ERRNO_NAMES: Map<number, string> = new Map(
-  Object.entries(constants.errno).map(([name, n]) => [n as number, name] as const),
-);
-
-/** A Node-style system error (`code` is the errno name, `errno` the number). */
-export interface SystemError extends Error {
-  code?: string;
-  errno?: number;
-  syscall?: string;
-}
-
-/** The errno name of a thrown value (`ENOENT`, ...), or undefined when it is not a system error. */
-export function errnoName(err: unknown): string | undefined {
-  if (err && typeof err === 'object') {
-    const c = (err as SystemError).code;
-    if (typeof c === 'string' && c.startsWith('E')) return c;
-  }
-  return undefined;
-}
-
-/** Builds a Node-style system error from an errno number, as the native calls report them. */
-export function systemError(errno: number, syscall: string, path?: string): SystemError {
-  const name = ERRNO_NAMES.get(errno) ?? `E${errno}`;
-  const err: SystemError = new Error(`${syscall}${path ? ` ${path}` : ''}: ${name}`);
-  err.code = name;
-  err.errno = -errno;
-  err.syscall = syscall;
-  return err;
-}
+export { errnoName, systemError, type SystemError } from '@flotilla/sys';
+import { errnoName } from '@flotilla/sys';
 
 /** Errors that mean the layer asks for something the tree cannot hold (a bad layer, not a bad host). */
 const LAYER_CONFLICTS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ELOOP', 'ENAMETOOLONG', 'ENOTEMPTY', 'EINVAL', 'EMLINK']);
