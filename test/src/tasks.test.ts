@@ -1,6 +1,7 @@
 /**
- * System tests of tasks under `flotilla up`, driven by Debian's real `ctr` against Debian's
- * `containerd-shim-runc-v2` and runc: run/exec/ps/pause/resume/kill/rm, exit codes, stdin,
+ * System tests of tasks under `flotilla up`, driven by Debian's real `ctr`, once with Flotilla's
+ * own shim (the default for io.containerd.runc.v2) and once with Debian's `containerd-shim-runc-v2`
+ * (selected in the config file), both on runc: run/exec/ps/pause/resume/kill/rm, exit codes, stdin,
  * the task events in order, containerd's error codes, and kill -9 of the runtime process
  * (containers survive, exits that happened meanwhile are reported, `ctr run` keeps waiting).
  * After each test no shim, mount or bundle of the stack is left.
@@ -8,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -40,7 +41,8 @@ function shimsOf(address: string): number[] {
     if (!/^\d+$/.test(e)) continue;
     try {
       const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]!.endsWith('containerd-shim-runc-v2') && cmd[cmd.indexOf('-address') + 1] === address && running(Number(e))) out.push(Number(e));
+      const isShim = cmd.some((a) => a.endsWith('containerd-shim-runc-v2') || a.endsWith('shim/dist/main.js'));
+      if (isShim && cmd[cmd.indexOf('-address') + 1] === address && running(Number(e))) out.push(Number(e));
     } catch {
       /* gone */
     }
@@ -77,7 +79,13 @@ function tasksClient(address: string) {
   return { call, close: () => client.close() };
 }
 
-describe('tasks under flotilla up (ctr, containerd-shim-runc-v2, runc)', () => {
+const SHIMS = [
+  { name: "Flotilla's shim", config: '' },
+  { name: "Debian's containerd-shim-runc-v2", config: 'version = 2\n[plugins."io.containerd.runtime.v2.task"]\n  runtimes = { "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2" }\n' },
+];
+
+for (const shim of SHIMS)
+describe(`tasks under flotilla up (ctr, ${shim.name}, runc)`, () => {
   let stack: FlotillaStack | undefined;
   let A: string;
   let dir: string;
@@ -89,7 +97,12 @@ describe('tasks under flotilla up (ctr, containerd-shim-runc-v2, runc)', () => {
       const image = await buildBusyboxImage();
       const archive = join(dir, 'busybox.tar');
       await writeOciArchive(image, archive);
-      stack = await startFlotilla();
+      const args: string[] = [];
+      if (shim.config) {
+        writeFileSync(join(dir, 'config.toml'), shim.config);
+        args.push('-c', join(dir, 'config.toml'));
+      }
+      stack = await startFlotilla({ args });
       A = stack.address;
       await ctrOk(A, ['images', 'import', archive], { namespace: NS });
       api = tasksClient(A);

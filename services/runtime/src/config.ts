@@ -73,6 +73,15 @@ function defaultPublishBinary(): string {
   return existsSync(bin) ? bin : process.execPath;
 }
 
+/**
+ * Flotilla's own shim runs `io.containerd.runc.v2` by default (the launcher of this checkout);
+ * `runtimes` in the config overrides it, e.g. with Debian's `/usr/bin/containerd-shim-runc-v2`.
+ */
+function defaultRuntimes(): Record<string, string> {
+  const shim = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/containerd-shim-flotilla-v2');
+  return existsSync(shim) ? { 'io.containerd.runc.v2': shim, 'io.containerd.flotilla.v2': shim } : {};
+}
+
 /** Extracts and validates the runtime settings; throws InvalidArgument naming the bad key. */
 export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
   const raw = cfg.plugins[RUNTIME_PLUGIN];
@@ -95,7 +104,7 @@ export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
     ttrpcAddress: ttrpcAddress(cfg),
     ttrpcUid: cfg.ttrpc.uid,
     ttrpcGid: cfg.ttrpc.gid,
-    runtimes: runtimes as Record<string, string>,
+    runtimes: { ...defaultRuntimes(), ...(runtimes as Record<string, string>) },
     runcRoot,
     publishBinary: publishBinary || defaultPublishBinary(),
     shimDebug,
