@@ -8,6 +8,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { CallOptions } from '@flotilla/bus';
+import type { AnyValue, ExitInfo, ProcessState, Timestamp } from '@flotilla/runtime';
 import { busOptions, requireNamespace, retryIdempotent } from '../call-options.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { unary } from '../status.js';
@@ -21,28 +22,12 @@ const SLOW_CALL_MS = 60_000;
 
 type Call = grpc.ServerUnaryCall<any, any>;
 type AnyMsg = { type_url?: string; value?: Uint8Array } | null | undefined;
-type BusAny = { type_url: string; value: Uint8Array };
-type BusTimestamp = { seconds: number; nanos: number };
+type BusAny = AnyValue;
+type BusTimestamp = Timestamp;
 type MountMsg = { type?: string; source?: string; target?: string; options?: string[] };
 
-interface BusProcess {
-  id: string;
-  pid: number;
-  status: number;
-  stdin: string;
-  stdout: string;
-  stderr: string;
-  terminal: boolean;
-  exit_status: number;
-  exited_at: BusTimestamp;
-}
-
-interface BusExit {
-  id?: string;
-  pid: number;
-  exit_status: number;
-  exited_at: BusTimestamp;
-}
+type BusProcess = ProcessState;
+type BusExit = ExitInfo & { id?: string };
 
 const anyIn = (a: AnyMsg): BusAny | undefined => (a && a.type_url ? { type_url: a.type_url, value: new Uint8Array(a.value ?? new Uint8Array(0)) } : undefined);
 const anyOut = (a: BusAny | undefined | null) =>
