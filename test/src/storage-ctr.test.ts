@@ -15,13 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  buildBusyboxImage,
   dockerImportDigest,
-  imageRefs,
   startFlotilla,
   waitFor,
-  writeDockerArchive,
-  writeOciArchive,
   type FlotillaStack,
   type ImageRefs,
   type TestImage,
@@ -40,6 +36,7 @@ import {
   runMountLine,
   snapshotDirs,
   unmountAll,
+  busyboxArchives,
 } from './storage-support.js';
 
 const sha256 = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -88,12 +85,7 @@ describe('storage: ctr against flotilla up', () => {
   before(
     async () => {
       dir = mkdtempSync(join(tmpdir(), 'storage-ctr-'));
-      bb = await buildBusyboxImage();
-      bbd = await buildBusyboxImage({ name: 'flotilla.test/busybox-docker:latest' });
-      refs = imageRefs(bb);
-      ociFile = join(dir, 'busybox-oci.tar');
-      dockerFile = join(dir, 'busybox-docker.tar');
-      await Promise.all([writeOciArchive(bb, ociFile), writeDockerArchive(bbd, dockerFile)]);
+      ({ bb, bbd, refs, ociFile, dockerFile } = await busyboxArchives(dir));
       stack = await startFlotilla();
       A = stack.address;
       leases = new LeasesApi(A);

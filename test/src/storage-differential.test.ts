@@ -15,20 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  buildBusyboxImage,
-  imageRefs,
   startContainerd,
   startFlotilla,
   waitFor,
-  writeDockerArchive,
-  writeOciArchive,
   type ContainerdDaemon,
   type CtrResult,
   type FlotillaStack,
   type ImageRefs,
   type TestImage,
 } from '@flotilla/testkit';
-import { ctr, ctrBytes, ctrOk, LeasesApi, lines } from './storage-support.js';
+import { busyboxArchives, ctr, ctrBytes, ctrOk, LeasesApi, lines } from './storage-support.js';
 
 const sha256 = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -112,12 +108,7 @@ describe('storage: containerd vs Flotilla, ctr outputs compared', () => {
   before(
     async () => {
       dir = mkdtempSync(join(tmpdir(), 'storage-diff-'));
-      bb = await buildBusyboxImage();
-      bbd = await buildBusyboxImage({ name: 'flotilla.test/busybox-docker:latest' });
-      refs = imageRefs(bb);
-      ociFile = join(dir, 'busybox-oci.tar');
-      dockerFile = join(dir, 'busybox-docker.tar');
-      await Promise.all([writeOciArchive(bb, ociFile), writeDockerArchive(bbd, dockerFile)]);
+      ({ bb, bbd, refs, ociFile, dockerFile } = await busyboxArchives(dir));
       [containerd, flotilla] = await Promise.all([startContainerd(), startFlotilla()]);
       ref = { name: 'containerd', address: containerd.address, root: join(containerd.dir, 'root') };
       flo = { name: 'flotilla', address: flotilla.address, root: flotilla.root };

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LEASES_PROTO, loadGrpcPackage } from '@flotilla/protos';
-import type { CtrResult } from '@flotilla/testkit';
+import { buildBusyboxImage, imageRefs, writeDockerArchive, writeOciArchive, type CtrResult, type ImageRefs, type TestImage } from '@flotilla/testkit';
 import { callMetadata, type RpcResult } from './api-client.js';
 import { runFlotilla } from './flotilla-cli.js';
 
@@ -147,3 +147,22 @@ export { compareManifests, treeManifest, type ManifestEntry } from '@flotilla/sn
 
 /** Splits stdout into lines without the trailing empty one. */
 export const lines = (s: string): string[] => s.split('\n').filter((l, i, a) => !(l === '' && i === a.length - 1));
+
+/** The busybox test image twice (an OCI archive and, under another name, a Docker archive) in `dir`. */
+export interface BusyboxArchives {
+  bb: TestImage;
+  bbd: TestImage;
+  refs: ImageRefs;
+  ociFile: string;
+  dockerFile: string;
+}
+
+/** Builds both busybox archives the storage tests import. */
+export async function busyboxArchives(dir: string): Promise<BusyboxArchives> {
+  const bb = await buildBusyboxImage();
+  const bbd = await buildBusyboxImage({ name: 'flotilla.test/busybox-docker:latest' });
+  const ociFile = join(dir, 'busybox-oci.tar');
+  const dockerFile = join(dir, 'busybox-docker.tar');
+  await Promise.all([writeOciArchive(bb, ociFile), writeDockerArchive(bbd, dockerFile)]);
+  return { bb, bbd, refs: imageRefs(bb), ociFile, dockerFile };
+}

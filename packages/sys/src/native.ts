@@ -268,6 +268,23 @@ export class NativeSys implements Sys {
     }
   }
 
+  /**
+   * A `struct msghdr` (56 bytes on x86-64: name, namelen, iov, iovlen, control, controllen, flags)
+   * with one iovec over `data` and `control` as ancillary data. The returned buffers must stay
+   * referenced until the syscall returns, since the kernel reads them through raw addresses.
+   */
+  private msghdr(data: Buffer, control: Buffer): { msg: Buffer; iov: Buffer } {
+    const iov = Buffer.alloc(16);
+    const msg = Buffer.alloc(56);
+    iov.writeBigUInt64LE(this.koffi.address(data), 0);
+    iov.writeBigUInt64LE(BigInt(data.length), 8);
+    msg.writeBigUInt64LE(this.koffi.address(iov), 16);
+    msg.writeBigUInt64LE(1n, 24);
+    msg.writeBigUInt64LE(this.koffi.address(control), 32);
+    msg.writeBigUInt64LE(BigInt(control.length), 40);
+    return { msg, iov };
+  }
+
   sendFd(sock: number, fd: number, payload: Buffer): void {
     if (payload.length === 0) throw systemError(Errno.EINVAL, 'sendmsg');
     // struct cmsghdr { size_t len; int level; int type; int fd; } padded to CMSG_SPACE(4) = 24.
@@ -277,14 +294,7 @@ export class NativeSys implements Sys {
     control.writeInt32LE(SCM_RIGHTS, 12);
     control.writeInt32LE(fd, 16);
     const data = Buffer.from(payload);
-    const iov = Buffer.alloc(16);
-    const msg = Buffer.alloc(56);
-    iov.writeBigUInt64LE(this.koffi.address(data), 0);
-    iov.writeBigUInt64LE(BigInt(data.length), 8);
-    msg.writeBigUInt64LE(this.koffi.address(iov), 16);
-    msg.writeBigUInt64LE(1n, 24);
-    msg.writeBigUInt64LE(this.koffi.address(control), 32);
-    msg.writeBigUInt64LE(BigInt(control.length), 40);
+    const { msg } = this.msghdr(data, control);
     for (;;) {
       const n = Number(this.f.sendmsg!(sock, msg, MSG_NOSIGNAL));
       if (n >= 0) return;
@@ -294,18 +304,9 @@ export class NativeSys implements Sys {
   }
 
   recvFd(sock: number): ReceivedFd | undefined {
-    // struct msghdr { void *name; socklen_t namelen; struct iovec *iov; size_t iovlen;
-    //                 void *control; size_t controllen; int flags; } = 56 bytes on x86-64.
     const data = Buffer.alloc(4096);
     const control = Buffer.alloc(256);
-    const iov = Buffer.alloc(16);
-    const msg = Buffer.alloc(56);
-    iov.writeBigUInt64LE(this.koffi.address(data), 0);
-    iov.writeBigUInt64LE(BigInt(data.length), 8);
-    msg.writeBigUInt64LE(this.koffi.address(iov), 16);
-    msg.writeBigUInt64LE(1n, 24);
-    msg.writeBigUInt64LE(this.koffi.address(control), 32);
-    msg.writeBigUInt64LE(BigInt(control.length), 40);
+    const { msg } = this.msghdr(data, control);
     let n: number;
     for (;;) {
       n = Number(this.f.recvmsg!(sock, msg, MSG_CMSG_CLOEXEC));

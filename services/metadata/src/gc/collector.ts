@@ -38,8 +38,8 @@ export interface SnapshotRecordView extends Labeled {
 
 const nodeId = (ns: string, n: GcNode) => (n.kind === 'content' ? `${ns}\u0000c\u0000${n.digest}` : `${ns}\u0000s\u0000${n.snapshotter}\u0000${n.key}`);
 
-/** Namespaces that hold any object. */
-function namespacesOf(env: MetadataEnv): string[] {
+/** Namespaces that hold any object (each found with one key lookup, skipping over its objects). */
+export function namespacesOf(env: MetadataEnv): string[] {
   const out: string[] = [];
   let next: (string | number)[] = [];
   for (;;) {

@@ -6,6 +6,7 @@
 import type { Bus } from '@flotilla/bus';
 import type { MetadataEnv } from '../lmdb/environment.js';
 import { kindRange } from '../lmdb/keys.js';
+import { namespacesOf } from './collector.js';
 
 /** One finding. */
 export interface FsckProblem {
@@ -31,20 +32,6 @@ interface SnapRec {
   parent?: string;
 }
 
-function namespaces(env: MetadataEnv): string[] {
-  const out = new Set<string>();
-  for (const { key } of env.namespaces.getRange({})) out.add(key);
-  let next: (string | number)[] = [];
-  for (;;) {
-    let found: string | undefined;
-    for (const key of env.objects.getKeys({ start: next, limit: 1 })) found = String(key[0]);
-    if (found === undefined) break;
-    out.add(found);
-    next = [found, '\uffff'];
-  }
-  return [...out];
-}
-
 /** Runs the check against the live backends over the bus. */
 export async function fsck(env: MetadataEnv, bus: Bus, snapshotters: string[]): Promise<FsckReport> {
   const report: FsckReport = { problems: [], orphanBlobs: [], orphanSnapshots: [], checked: { content: 0, snapshots: 0, images: 0, containers: 0 } };
@@ -64,7 +51,8 @@ export async function fsck(env: MetadataEnv, bus: Bus, snapshotters: string[]): 
   }
   const referencedBlobs = new Set<string>();
   const referencedSnaps = new Set<string>();
-  for (const ns of namespaces(env)) {
+  // Namespaces without objects have nothing to check.
+  for (const ns of namespacesOf(env)) {
     for (const { key } of env.objects.getRange(kindRange(ns, 'content'))) {
       const digest = String(key[2]);
       report.checked.content++;
