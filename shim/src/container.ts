@@ -546,12 +546,18 @@ export class Container {
         default:
           throw plain(`cannot exec in a ${p.state} state`);
       }
-      let spec: Record<string, unknown>;
+      let parsed: unknown;
       try {
-        spec = JSON.parse(specJson.toString('utf8')) as Record<string, unknown>;
+        parsed = JSON.parse(specJson.toString('utf8'));
       } catch (err) {
-        throw new FlotillaError(Code.InvalidArgument, `invalid process spec: ${messageOf(err)}`);
+        // The runc shim returns json.Unmarshal's error as is (kind Unknown).
+        throw plain(messageOf(err));
       }
+      if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+        const kind = Array.isArray(parsed) ? 'array' : typeof parsed === 'boolean' ? 'bool' : typeof parsed;
+        throw plain(`json: cannot unmarshal ${kind} into Go value of type specs.Process`);
+      }
+      const spec = (parsed ?? {}) as Record<string, unknown>;
       spec.terminal = stdio.terminal;
       const e = new ExecProcess(execId, stdio, spec, p);
       this.execs.set(execId, e);

@@ -3,7 +3,8 @@
  *
  * - `… start`  → start.ts (prints the socket address),
  * - `… delete` → delete.ts (cleans up after a dead shim, prints a DeleteResponse),
- * - no action  → serve.ts (the long-lived shim serving `containerd.task.v2.Task` on fd 3).
+ * - no action  → serve.ts (the long-lived shim serving `containerd.task.v2.Task` on fd 3),
+ * - `… warm`   → warm.ts (Flotilla's runtime only: a shim started before its task is known).
  *
  * Each path loads only what it needs: `start` runs on every task create and must be quick.
  * Errors print as `containerd-shim-flotilla-v2: <message>` on stderr with exit code 1 (2 for a
@@ -32,6 +33,16 @@ async function main(argv: string[]): Promise<void> {
   }
   if (flags.version) {
     writeSync(1, `${process.argv[1]}:\n  Version:  ${SHIM_VERSION}\n  Revision: flotilla\n  Node version: ${process.version}\n\n`);
+    return;
+  }
+  if (flags.action === 'warm') {
+    // Flotilla's runtime starting a shim ahead of its task (warm.ts); no namespace yet.
+    const { warm } = await import('./warm.js');
+    try {
+      await warm(flags);
+    } catch (err) {
+      fail((err as Error).stack ?? String(err));
+    }
     return;
   }
   if (!flags.namespace) fail('shim namespace cannot be empty');

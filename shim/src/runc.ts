@@ -9,16 +9,18 @@
  * Any OCI runtime with runc's command line works (`binary_name` in the runc options, e.g. crun).
  * Commands run through node:child_process (libuv reaps them; our reaper leaves them alone). A
  * command that gets the container's stdio (create, exec) cannot have its output captured; the
- * others' stdout+stderr become the error text, as in go-runc's `runOrError`. `NOTIFY_SOCKET` is
- * removed from runc's environment.
+ * others' stdout+stderr become the error text, as in go-runc's `runOrError`
+ * (`<command> did not terminate successfully: exit status <n>: <output>`, a signal counting as
+ * 128 + its number). `NOTIFY_SOCKET` is removed from runc's environment.
  *
  * Not like go-runc: runc is not started with a parent-death signal (Node cannot set
  * PR_SET_PDEATHSIG for a child).
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import { Code, FlotillaError } from '@flotilla/api';
 
 /** Where runc keeps container state by default (`process.RuncRoot`); the namespace is appended. */
@@ -102,25 +104,27 @@ export class Runc {
       child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
       if (opts.input !== undefined && child.stdin) child.stdin.end(opts.input);
       child.stdin?.on('error', () => undefined); // runc may exit before reading
-      child.once('error', (err) => reject(new RuncError(`${this.command}: ${err.message}`, null, '')));
+      child.once('error', (err) => reject(new RuncError(execErrorText(this.command, err), null, '')));
       child.once(opts.stdio ? 'exit' : 'close', (code, signal) => {
         if (code === 0) return resolve(output);
-        const status = code !== null ? `exit status ${code}` : `signal: ${signal}`;
-        const text = output.trim();
-        reject(new RuncError(`${this.command} did not terminate successfully: ${status}${text ? `: ${text}` : ''}`, code, output));
+        // go-runc's ExitError; the shim's reaper reports a signal as 128 + its number.
+        const status = code ?? 128 + (signal ? (osConstants.signals[signal as NodeJS.Signals] ?? 0) : 0);
+        const text = opts.stdio ? '' : `: ${output}`;
+        reject(new RuncError(`${this.command} did not terminate successfully: exit status ${status}${text}`, status, output));
       });
     });
   }
 
   /**
    * The last error runc wrote to its JSON log (`getLastRuntimeError`), or '' when there is none.
+   * Throws (Go's text: `open <log>: <reason>`) when the log cannot be read.
    */
   lastError(): string {
     let text: string;
     try {
       text = readFileSync(this.config.log, 'utf8');
-    } catch {
-      return '';
+    } catch (err) {
+      throw new Error(`open ${this.config.log}: ${errnoText(err)}`);
     }
     let msg = '';
     for (const line of text.split('\n')) {
@@ -135,10 +139,20 @@ export class Runc {
     return msg;
   }
 
-  /** go-runc's `runtimeError`: `<msg>: <runc's last logged error>` or `<msg>: <err>`. */
+  /**
+   * The runc shim's `runtimeError`: `<msg>: <runc's last logged error>`, or `<msg>: <err>` when it
+   * logged none, or `<msg>: unable to retrieve OCI runtime error (<why>): <err>` when the log
+   * cannot be read (e.g. the runtime binary could not be started at all).
+   */
   runtimeError(err: unknown, msg: string): Error {
-    const last = this.lastError();
-    const text = last ? `${msg}: ${last}` : `${msg}: ${(err as Error).message ?? String(err)}`;
+    const errText = (err as Error)?.message ?? String(err);
+    let text: string;
+    try {
+      const last = this.lastError();
+      text = last ? `${msg}: ${last}` : `${msg}: ${errText}`;
+    } catch (readErr) {
+      text = `${msg}: unable to retrieve OCI runtime error (${(readErr as Error).message}): ${errText}`;
+    }
     return new FlotillaError(Code.Unknown, text, { cause: err });
   }
 
@@ -206,6 +220,25 @@ export class Runc {
   async update(id: string, resources: Buffer | string): Promise<void> {
     await this.run(['update', '--resources', '-', id], { input: resources });
   }
+}
+
+/** Go's text for an errno error (`no such file or directory`), from libuv's table. */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.errno === 'number') {
+    const known = getSystemErrorMap().get(e.errno);
+    if (known) return known[1];
+  }
+  return e?.message ?? String(err);
+}
+
+/**
+ * Go's os/exec error for a runtime that cannot be started: `exec: "<name>": executable file not
+ * found in $PATH` for a bare name, else `fork/exec <path>: <reason>`.
+ */
+export function execErrorText(command: string, err: unknown): string {
+  if (!command.includes('/') && (err as NodeJS.ErrnoException)?.code === 'ENOENT') return `exec: ${JSON.stringify(command)}: executable file not found in $PATH`;
+  return `fork/exec ${command}: ${errnoText(err)}`;
 }
 
 /** Reads a pid file runc wrote. */

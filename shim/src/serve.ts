@@ -15,10 +15,12 @@
  * Containers still running then stay running (reparented to init), as with the runc shim.
  */
 import { readFileSync, unlinkSync } from 'node:fs';
+import type { Server } from 'node:net';
+import type protobuf from 'protobufjs';
 import { messageOf } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/log';
 import { EVENT_TYPES_PROTOS, RUNC_OPTIONS_PROTO, SHIM_PROTO, TTRPC_EVENTS_PROTO, loadRoot } from '@flotilla/protos';
-import { defaultSys, setChildSubreaper, startReaper } from '@flotilla/sys';
+import { defaultSys, setChildSubreaper, startReaper, type Reaper, type Sys } from '@flotilla/sys';
 import { TtrpcServer, type Handler } from '@flotilla/ttrpc';
 import { addressPath } from './address.js';
 import { OomWatcher } from './cgroups.js';
@@ -50,17 +52,38 @@ function traced(handlers: Record<string, Handler>, logger: Logger): Record<strin
   return out;
 }
 
-/** Serves until shut down; see the file comment. */
-export async function serve(flags: ShimFlags): Promise<void> {
+/** What a shim sets up before it knows its task: done early by a warm shim (warm.ts). */
+export interface Prepared {
+  sys: Sys;
+  reaper: Reaper;
+  root: protobuf.Root;
+}
+
+/** Child subreaper, reaper, the protobuf types: everything before the first task. */
+export function prepareServe(): Prepared {
   const sys = defaultSys();
   setChildSubreaper(sys);
   const reaper = startReaper();
+  const root = loadRoot([SHIM_PROTO, RUNC_OPTIONS_PROTO, TTRPC_EVENTS_PROTO, ...EVENT_TYPES_PROTOS]);
+  return { sys, reaper, root };
+}
+
+/** How {@link serve} gets its socket and setup when not from fd 3 / `-socket` and scratch. */
+export interface ServeOptions {
+  /** Done already (a warm shim). */
+  prepared?: Prepared;
+  /** A listener claimed already (a warm shim's, see start.ts claimSocket). */
+  listener?: Server;
+}
+
+/** Serves until shut down; see the file comment. */
+export async function serve(flags: ShimFlags, opts: ServeOptions = {}): Promise<void> {
+  const { sys, reaper, root } = opts.prepared ?? prepareServe();
   process.stderr.on('error', () => undefined); // containerd may go away; never die of EPIPE
   const logger = createLogger('shim', flags.debug ? 'debug' : undefined).child({ namespace: flags.namespace, id: flags.id });
   process.on('unhandledRejection', (err) => logger.error({ err: messageOf(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: err.stack ?? messageOf(err) }, 'uncaught exception'));
 
-  const root = loadRoot([SHIM_PROTO, RUNC_OPTIONS_PROTO, TTRPC_EVENTS_PROTO, ...EVENT_TYPES_PROTOS]);
   const publisher = new Publisher({ address: process.env.TTRPC_ADDRESS ?? '', namespace: flags.namespace, root, logger });
   const exits = new ExitRouter(reaper);
   const oom = new OomWatcher(sys, (id) => void publisher.publish('TaskOOM', { container_id: id }), logger);
@@ -107,7 +130,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  if (flags.socket) {
+  if (opts.listener) {
+    server.serve(opts.listener);
+  } else if (flags.socket) {
     if (flags.socket.length > SOCKET_PATH_LIMIT) throw new Error(`${JSON.stringify(flags.socket)}: unix socket path too long (> ${SOCKET_PATH_LIMIT})`);
     await server.listen(flags.socket);
   } else {

@@ -170,7 +170,8 @@ export class TaskService {
     try {
       pids = await c.ps();
     } catch (err) {
-      throw c.runc.runtimeError(err, 'failed to list pids');
+      // The runc shim returns go-runc's error as it is (no runc log lookup, no prefix).
+      throw new FlotillaError(Code.Unknown, (err as Error).message ?? String(err), { cause: err });
     }
     const detailsType = this.opts.root.lookupType('containerd.runc.v1.ProcessDetails');
     return {

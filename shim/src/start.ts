@@ -91,7 +91,7 @@ function serverFd(server: Server): number {
 }
 
 /** Opens `<bundle>/log` for writing if it is a FIFO with a reader (containerd's), else undefined. */
-function openShimLog(bundle: string): number | undefined {
+export function openShimLog(bundle: string): number | undefined {
   const path = join(bundle, 'log');
   try {
     if (!lstatSync(path).isFIFO()) return undefined;
@@ -124,13 +124,25 @@ function adjustOomScore(pid: number): void {
   }
 }
 
-/** Runs the `start` action; see the file comment. Throws on failure (the caller exits 1). */
-export async function startShim(flags: ShimFlags, opts: StartOptions): Promise<StartResult> {
+/** The group's socket, claimed by {@link claimSocket}. */
+export interface ClaimedSocket {
+  /** The `unix://` address (already written to `<bundle>/address`). */
+  address: string;
+  /** Its file. */
+  path: string;
+  /** Listening, when this process is to serve the group; undefined when another shim already does. */
+  server?: Server;
+}
+
+/**
+ * Steps 1–2 of `start` and the listening half of 3: the group's socket address, then either the
+ * live shim serving it (grouped) or a fresh listener at mode 0660. `<bundle>/address` names it.
+ */
+export async function claimSocket(flags: Pick<ShimFlags, 'namespace' | 'id' | 'address'>, bundle: string, dir = socketDir()): Promise<ClaimedSocket> {
   if (!flags.namespace) throw new Error('shim namespace cannot be empty');
   if (!flags.id) throw new Error('shim id cannot be empty');
-  const bundle = opts.bundle ?? (flags.bundle || process.cwd());
   const group = readGroupId(bundle, flags.id);
-  const address = socketAddress(flags.address, flags.namespace, group, opts.socketDir ?? socketDir());
+  const address = socketAddress(flags.address, flags.namespace, group, dir);
   const path = addressPath(address);
 
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -141,7 +153,7 @@ export async function startShim(flags: ShimFlags, opts: StartOptions): Promise<S
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new Error(`create new shim socket: ${(err as Error).message}`);
     if (await canConnect(path)) {
       writeAddress(bundle, address);
-      return { address, grouped: true };
+      return { address, path };
     }
     if (existsSync(path)) unlinkSync(path);
     server = await listen(path);
@@ -149,6 +161,52 @@ export async function startShim(flags: ShimFlags, opts: StartOptions): Promise<S
   try {
     chmodSync(path, 0o660);
     writeAddress(bundle, address);
+  } catch (err) {
+    releaseSocket({ address, path, server });
+    throw err;
+  }
+  return { address, path, server };
+}
+
+/** Undoes {@link claimSocket} of a shim that will not serve after all: the socket file goes. */
+export function releaseSocket(claimed: ClaimedSocket): void {
+  try {
+    unlinkSync(claimed.path);
+  } catch {
+    // not there
+  }
+  claimed.server?.close();
+}
+
+/**
+ * Places shim `pid` as containerd wants it: in the runc options' `shim_cgroup` (from the
+ * serialized Any containerd wrote on `start`'s stdin; empty = none) and one oom_score_adj above
+ * its parent's. Throws when the cgroup cannot be joined.
+ */
+export function placeShim(pid: number, options: Buffer): void {
+  if (options.length > 0) {
+    const any = decodeAny(options);
+    if (isRuncOptionsType(any.typeUrl)) {
+      const cgroup = decodeShimCgroup(any.value);
+      if (cgroup) {
+        try {
+          joinCgroup(pid, cgroup);
+        } catch (err) {
+          throw new Error(`failed to join cgroup ${cgroup}: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+  adjustOomScore(pid);
+}
+
+/** Runs the `start` action; see the file comment. Throws on failure (the caller exits 1). */
+export async function startShim(flags: ShimFlags, opts: StartOptions): Promise<StartResult> {
+  const bundle = opts.bundle ?? (flags.bundle || process.cwd());
+  const claimed = await claimSocket(flags, bundle, opts.socketDir ?? socketDir());
+  const { address, server } = claimed;
+  if (!server) return { address, grouped: true };
+  try {
     const logFd = openShimLog(bundle);
     const args = [...(opts.nodeArgs ?? []), opts.entry, '-namespace', flags.namespace, '-id', flags.id, '-address', flags.address];
     if (flags.debug) args.push('-debug');
@@ -166,21 +224,7 @@ export async function startShim(flags: ShimFlags, opts: StartOptions): Promise<S
     child.unref();
     const pid = child.pid!;
     try {
-      const stdin = opts.stdin ?? readStdin();
-      if (stdin.length > 0) {
-        const any = decodeAny(stdin);
-        if (isRuncOptionsType(any.typeUrl)) {
-          const cgroup = decodeShimCgroup(any.value);
-          if (cgroup) {
-            try {
-              joinCgroup(pid, cgroup);
-            } catch (err) {
-              throw new Error(`failed to join cgroup ${cgroup}: ${(err as Error).message}`);
-            }
-          }
-        }
-      }
-      adjustOomScore(pid);
+      placeShim(pid, opts.stdin ?? readStdin());
     } catch (err) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -191,12 +235,7 @@ export async function startShim(flags: ShimFlags, opts: StartOptions): Promise<S
     }
     return { address, grouped: false, pid };
   } catch (err) {
-    try {
-      unlinkSync(path);
-    } catch {
-      // not there
-    }
-    server.close();
+    releaseSocket(claimed);
     throw err;
   }
 }

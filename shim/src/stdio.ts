@@ -2,7 +2,8 @@
  * A container process's stdio (containerd-facts §2.10; `pkg/process/io.go`, `runc/platform.go`).
  *
  * Non-terminal processes get pipes from the shim ({@link makePipe}) as their stdio — only for the
- * streams the client asked for; none at all means /dev/null — and the shim copies:
+ * streams the client asked for; none at all means /dev/null — and the shim copies, from the moment
+ * `runc create`/`exec` succeeded (what a failing runc printed there is dropped, as by the runc shim):
  * - `fifo` (a plain path, what ctr and CRI pass): pipe → the client's FIFO, opened read-write and
  *   non-blocking so writes never fail when the client goes away (the runc shim keeps an extra
  *   read-only descriptor for the same reason); the client's stdin FIFO (read, non-blocking) →
@@ -155,7 +156,10 @@ export class ProcessIO {
   private readonly fds: number[] = [];
   private readonly streams: (Readable | Writable)[] = [];
   private readonly outputs: Promise<void>[] = [];
-  /** Copies that begin once runc has run (stdin: nothing is read from the client before). */
+  /**
+   * Copies that begin once runc create/exec succeeded (stdin: nothing is read from the client
+   * before; outputs: runc's own error output is not the container's).
+   */
   private readonly startCopies: (() => void)[] = [];
   private stdinWriter: number | undefined;
   private consoleSocket: ConsoleSocket | undefined;
@@ -241,12 +245,17 @@ export class ProcessIO {
           this.childFds.push(pipe.write);
           stdio[o.fd] = pipe.write;
           const src = this.track(new Socket({ fd: pipe.read, readable: true, writable: false }));
-          this.outputs.push(
-            copy(src, dst.stream, this.ctx.logger, o.name).then(async () => {
-              await dst.release();
-              src.destroy();
-            }),
-          );
+          src.pause();
+          // Copied once runc succeeded: what a failing `runc create/exec` wrote on the container's
+          // stderr (its error, which the caller gets anyway) is dropped, as by the runc shim.
+          this.startCopies.push(() => {
+            this.outputs.push(
+              copy(src, dst.stream, this.ctx.logger, o.name).then(async () => {
+                await dst.release();
+                src.destroy();
+              }),
+            );
+          });
         }
         if (stdin) {
           const pipe = makePipe(this.ctx.pipeDir, 'read', this.ctx.sys, this.ctx.owner);

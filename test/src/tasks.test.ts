@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TASKS_PROTO, loadGrpcPackage } from '@flotilla/protos';
-import { buildBusyboxImage, ctr, ctrOk, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
+import { buildBusyboxImage, ctr, ctrOk, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
 import { startCtrEvents } from './ctr-events.js';
 
 const IMAGE = 'flotilla.test/busybox:latest';
@@ -24,31 +24,8 @@ const NS = `fl-tasks-${randomBytes(4).toString('hex')}`;
 const TASK_DIR = 'io.containerd.runtime.v2.task';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether `pid` runs (a zombie not yet reaped by PID 1 counts as gone). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Pids of the shims serving the daemon at `address` (their `-address` argument). */
-function shimsOf(address: string): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-      const isShim = cmd.some((a) => a.endsWith('containerd-shim-runc-v2') || a.endsWith('shim/dist/main.js'));
-      if (isShim && cmd[cmd.indexOf('-address') + 1] === address && running(Number(e))) out.push(Number(e));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
+/** Pids of the shims serving the daemon at `address` (idle warm shims of its runtime aside). */
+const shimsOf = (address: string): number[] => shimProcesses(address).map((s) => s.pid);
 
 /** `ctr task ls` as rows. */
 async function taskList(address: string): Promise<{ id: string; pid: number; status: string }[]> {
@@ -193,7 +170,7 @@ describe(`tasks under flotilla up (ctr, ${shim.name}, runc)`, () => {
     await ctrOk(A, ['run', '-d', IMAGE, 'd1', 'sleep', '1000'], { namespace: NS });
     const [t] = await taskList(A);
     assert.deepEqual({ id: t!.id, status: t!.status }, { id: 'd1', status: 'RUNNING' });
-    assert.ok(running(t!.pid));
+    assert.ok(processRuns(t!.pid));
     const ps = (await ctrOk(A, ['task', 'ps', 'd1'], { namespace: NS })).trim().split('\n');
     assert.match(ps[0]!, /^PID\s+INFO$/);
     assert.ok(ps.slice(1).some((l) => l.trim().split(/\s+/)[0] === String(t!.pid)), ps.join('\n'));
@@ -277,7 +254,7 @@ describe(`tasks under flotilla up (ctr, ${shim.name}, runc)`, () => {
     await restartRuntime();
     const after = await taskList(A);
     assert.deepEqual(after.find((x) => x.id === 'k1'), { id: 'k1', pid: t!.pid, status: 'RUNNING' });
-    assert.ok(running(t!.pid));
+    assert.ok(processRuns(t!.pid));
     const r = await attached;
     assert.equal(r.code, 5, r.stderr);
 
@@ -292,7 +269,7 @@ describe(`tasks under flotilla up (ctr, ${shim.name}, runc)`, () => {
     const [t] = await taskList(A);
     await restartRuntime(async () => {
       process.kill(t!.pid, 'SIGKILL');
-      await waitFor('k3 gone', 5_000, () => !running(t!.pid));
+      await waitFor('k3 gone', 5_000, () => !processRuns(t!.pid));
     });
     assert.deepEqual(await taskList(A), [{ id: 'k3', pid: t!.pid, status: 'STOPPED' }]);
     const get = await api.call('Get', { container_id: 'k3' });

@@ -144,6 +144,12 @@ export class FakeSys implements Sys {
     return this.dupFake(fd);
   }
 
+  dup2(oldfd: number, newfd: number): void {
+    const s = this.fds.get(oldfd);
+    if (!s) throw systemError(Errno.EBADF, 'dup2');
+    this.fds.set(newfd, { ...s });
+  }
+
   setNonblocking(fd: number, on: boolean): void {
     const s = this.fds.get(fd);
     if (!s) throw systemError(Errno.EBADF, 'fcntl(F_SETFL)');

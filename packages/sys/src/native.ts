@@ -79,6 +79,7 @@ export class NativeSys implements Sys {
       waitid: libc.func('int waitid(int idtype, int id, void *infop, int options)'),
       waitpid: libc.func('int waitpid(int pid, void *status, int options)'),
       close: libc.func('int close(int fd)'),
+      dup2: libc.func('int dup2(int oldfd, int newfd)'),
       fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
       eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
       poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
@@ -188,6 +189,10 @@ export class NativeSys implements Sys {
 
   dup(fd: number): number {
     return this.check(this.f.fcntl!(fd, F_DUPFD_CLOEXEC, 'int', 0), 'fcntl(F_DUPFD_CLOEXEC)');
+  }
+
+  dup2(oldfd: number, newfd: number): void {
+    this.check(this.f.dup2!(oldfd, newfd), 'dup2');
   }
 
   setNonblocking(fd: number, on: boolean): void {

@@ -103,6 +103,8 @@ export interface Sys {
   close(fd: number): void;
   /** fcntl(F_DUPFD_CLOEXEC): a second descriptor for the same open file. */
   dup(fd: number): number;
+  /** dup2(2): makes `newfd` (closed first if open) refer to `oldfd`'s open file, inherited across exec. */
+  dup2(oldfd: number, newfd: number): void;
   /** Sets or clears O_NONBLOCK on the open file description (shared by every dup). */
   setNonblocking(fd: number, on: boolean): void;
   /** eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): a descriptor that becomes readable when written to. */

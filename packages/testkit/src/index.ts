@@ -5,3 +5,4 @@ export * from './flotilla.js';
 export * from './processes.js';
 export * from './images/index.js';
 export * from './raw-tar.js';
+export * from './shims.js';

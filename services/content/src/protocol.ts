@@ -6,6 +6,7 @@
  * |---|---|---|---|
  * | `Write` | duplex stream, lock-step | {@link WriteRequest} (the opening message is the first one) | one {@link WriteResponse} per request |
  * | `Read` | server stream | {@link ReadRequest} | {@link ReadChunk} items |
+ * | `ReadAt` | unary | `{digest, offset?, size}` (1 ≤ size ≤ 512 KiB) | `{data}` (shorter only at the end of the blob) |
  * | `Status` | unary | `{ref}` | `{status: WireStatus}` |
  * | `ListStatuses` | unary | `{filters?: string[]}` | `{statuses: WireStatus[]}` |
  * | `Abort` | unary | `{ref}` | `{}` |
@@ -84,6 +85,7 @@ export type ContentContract = {
   ListStatuses: { req: { filters?: string[] }; res: { statuses: WireStatus[] } };
   Abort: { req: { ref: string }; res: Record<string, never> };
   Info: { req: { digest: string }; res: { digest: string; size: number } };
+  ReadAt: { req: { digest: string; offset?: number; size: number }; res: { data: Uint8Array } };
   Delete: { req: { digest: string }; res: Record<string, never> };
 };
 

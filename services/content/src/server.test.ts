@@ -181,6 +181,21 @@ describe('content service on the bus', () => {
     await rejectsWith(bad.recv(), Code.InvalidArgument);
   });
 
+  it('ReadAt answers a small range in one reply, with the errors of Read', async () => {
+    const data = randomBytes(70_000);
+    await commitBlob('ns-readat', data);
+    const digest = sha256(data);
+    const at = (offset: number, size: number) => bus.call<{ data: Uint8Array }>('content', 'ReadAt', { digest, offset, size });
+    assert.ok(Buffer.from((await at(0, 70_000)).data).equals(data));
+    assert.ok(Buffer.from((await at(69_990, 10)).data).equals(data.subarray(69_990)));
+    assert.ok(Buffer.from((await at(69_990, 100)).data).equals(data.subarray(69_990)), 'short at the end of the blob');
+    await rejectsWith(at(0, 0), Code.InvalidArgument, /size must be from 1 to/);
+    await rejectsWith(at(0, 512 * 1024 + 1), Code.InvalidArgument, /size must be from 1 to/);
+    await rejectsWith(at(-1, 10), Code.InvalidArgument);
+    await rejectsWith(bus.call('content', 'ReadAt', { digest: sha256(Buffer.from('nobody wrote this')), size: 1 }), Code.NotFound);
+    await rejectsWith(bus.call('content', 'ReadAt', { digest: 'sha256:../../etc/passwd', size: 1 }), Code.InvalidArgument);
+  });
+
   it('moves 512 MiB in and out through the bus with flat memory', async () => {
     const total = 512 * MiB;
     const piece = 8 * MiB;

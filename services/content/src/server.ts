@@ -4,7 +4,7 @@
  * the blob in the caller's namespace and lease through metadata before it acknowledges.
  */
 import { Code, failedPrecondition, invalidArgument, isCode, validateLabels, kindError } from '@flotilla/api';
-import { forwardOptions, type Bus, type CallContext, type Duplex, type StreamHandler, type UnaryHandler } from '@flotilla/bus';
+import { MAX_CHUNK, forwardOptions, type Bus, type CallContext, type Duplex, type StreamHandler, type UnaryHandler } from '@flotilla/bus';
 import { digestHex, optionalSize, validateNamespace, validateRef } from './names.js';
 import {
   CONTENT_SERVICE,
@@ -89,6 +89,16 @@ export function contentUnaryHandlers(backend: ContentBackend): Unary {
       digestHex(digest);
       const info = await backend.info(digest as string);
       return { digest: info.digest, size: info.size };
+    },
+    ReadAt: async (req) => {
+      const r = body<ReadRequest>(req);
+      digestHex(r.digest);
+      const offset = optionalSize(r.offset, 'offset');
+      const size = optionalSize(r.size, 'size');
+      if (size < 1 || size > MAX_CHUNK) throw invalidArgument(`size must be from 1 to ${MAX_CHUNK}, got ${size}`);
+      const parts: Uint8Array[] = [];
+      for await (const data of backend.read(r.digest as string, offset, size)) parts.push(data);
+      return { data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
     },
     Delete: async (req) => {
       const digest = body<{ digest: string }>(req).digest;

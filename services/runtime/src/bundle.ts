@@ -17,7 +17,7 @@
  *     .<id>/                                            a bundle being removed (atomic delete)
  * ```
  */
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { alreadyExists, invalidArgument, validateIdentifier } from '@flotilla/api';
 import { mkfifo, unmountAll } from '@flotilla/sys';
@@ -136,6 +136,46 @@ function atomicDelete(path: string): void {
 }
 
 /**
+ * Removes the empty directories and empty files under `dir` that are on filesystem `dev`,
+ * depth first; returns whether `dir` is left empty. Nothing with content is touched, and no other
+ * filesystem is entered.
+ */
+function pruneEmpty(dir: string, dev: number, depth = 0): boolean {
+  let empty = true;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = lstatSync(path);
+    if (st.dev === dev && st.isDirectory() && depth < 16 && pruneEmpty(path, dev, depth + 1)) {
+      rmdirSync(path);
+    } else if (st.dev === dev && st.isFile() && st.size === 0) {
+      unlinkSync(path);
+    } else {
+      empty = false;
+    }
+  }
+  return empty;
+}
+
+/**
+ * Removes the bundle's `rootfs` folder once nothing is mounted on it. runc, given a task whose
+ * rootfs was never mounted (no rootfs mounts in the request), makes its mount points (`proc`,
+ * `dev`, `sys`, `run`, empty files for file mounts) in the folder itself; those are removed too.
+ * Anything with content stays, and the removal fails (`ENOTEMPTY`), as containerd's does.
+ */
+function removeRootfsFolder(rootfs: string): void {
+  try {
+    rmdirSync(rootfs);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+  }
+  pruneEmpty(rootfs, lstatSync(rootfs).dev);
+  rmdirSync(rootfs);
+}
+
+/**
  * Removes a bundle: unmounts whatever is still mounted on `rootfs`, removes the folder and its
  * work folder. A bundle that is already gone is fine.
  */
@@ -148,12 +188,7 @@ export async function deleteBundle(b: Bundle): Promise<void> {
   }
   const rootfs = join(b.path, BUNDLE_FILES.rootfs);
   await unmountAll(rootfs);
-  try {
-    rmdirSync(rootfs);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw err;
-  }
+  removeRootfsFolder(rootfs);
   atomicDelete(b.path);
   if (work) atomicDelete(work);
 }

@@ -13,6 +13,8 @@
  * # What shims get as -publish-binary (runc v2 shims publish over ttrpc and never run it).
  * publish_binary = ""       # default: the flotilla command of this checkout
  * shim_debug = false        # pass -debug to shims
+ * # Flotilla: idle Flotilla shims kept started, so a task create skips the shim's start-up.
+ * warm_shims = 1            # 0 = start every shim cold, as containerd does
  * ```
  */
 import { existsSync } from 'node:fs';
@@ -57,6 +59,10 @@ export interface RuntimeConfig {
   publishBinary: string;
   /** Pass `-debug` to shims. */
   shimDebug: boolean;
+  /** Flotilla's shim launcher of this checkout ('' when not built). */
+  flotillaShim: string;
+  /** Idle Flotilla shims to keep started (warm-shims.ts). */
+  warmShims: number;
   timeouts: RuntimeTimeouts;
 }
 
@@ -77,9 +83,14 @@ function defaultPublishBinary(): string {
  * Flotilla's own shim runs `io.containerd.runc.v2` by default (the launcher of this checkout);
  * `runtimes` in the config overrides it, e.g. with Debian's `/usr/bin/containerd-shim-runc-v2`.
  */
-function defaultRuntimes(): Record<string, string> {
+function defaultRuntimes(shim: string): Record<string, string> {
+  return shim ? { 'io.containerd.runc.v2': shim, 'io.containerd.flotilla.v2': shim } : {};
+}
+
+/** `bin/containerd-shim-flotilla-v2` of this checkout, or '' when it is not there. */
+function flotillaShimLauncher(): string {
   const shim = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/containerd-shim-flotilla-v2');
-  return existsSync(shim) ? { 'io.containerd.runc.v2': shim, 'io.containerd.flotilla.v2': shim } : {};
+  return existsSync(shim) ? shim : '';
 }
 
 /** Extracts and validates the runtime settings; throws InvalidArgument naming the bad key. */
@@ -97,6 +108,9 @@ export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
   if (typeof publishBinary !== 'string' || (publishBinary !== '' && !isAbsolute(publishBinary))) bad('publish_binary', 'empty or an absolute path', publishBinary);
   const shimDebug = s.shim_debug ?? false;
   if (typeof shimDebug !== 'boolean') bad('shim_debug', 'true or false', shimDebug);
+  const warmShims = s.warm_shims ?? 0;
+  if (typeof warmShims !== 'number' || !Number.isInteger(warmShims) || warmShims < 0 || warmShims > 64) bad('warm_shims', 'an integer from 0 to 64', warmShims);
+  const flotillaShim = flotillaShimLauncher();
   return {
     stateDir: join(cfg.state, RUNTIME_PLUGIN),
     rootDir: join(cfg.root, RUNTIME_PLUGIN),
@@ -104,10 +118,12 @@ export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
     ttrpcAddress: ttrpcAddress(cfg),
     ttrpcUid: cfg.ttrpc.uid,
     ttrpcGid: cfg.ttrpc.gid,
-    runtimes: { ...defaultRuntimes(), ...(runtimes as Record<string, string>) },
+    runtimes: { ...defaultRuntimes(flotillaShim), ...(runtimes as Record<string, string>) },
     runcRoot,
     publishBinary: publishBinary || defaultPublishBinary(),
     shimDebug,
+    flotillaShim,
+    warmShims,
     timeouts: { ...DEFAULT_TIMEOUTS },
   };
 }

@@ -62,6 +62,8 @@ describe('runtime with containerd-shim-runc-v2', { skip: canRun ? false : 'needs
     runcRoot: join(dir, 'runc'),
     publishBinary: '/bin/true',
     shimDebug: false,
+    flotillaShim: '',
+    warmShims: 0,
     timeouts: { ...DEFAULT_TIMEOUTS },
   };
   const publish = (topic: string, n: string, event: EventPayload) => void events.push({ topic, ns: n, event });

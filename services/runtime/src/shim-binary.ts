@@ -90,7 +90,7 @@ export function shimArgs(c: ShimCommand, action: 'start' | 'delete'): string[] {
 }
 
 /** The shim's environment: ours plus what containerd adds. */
-export function shimEnv(c: ShimCommand, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function shimEnv(c: Pick<ShimCommand, 'namespace' | 'grpcAddress' | 'ttrpcAddress'>, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return {
     ...base,
     GOMAXPROCS: base.GOMAXPROCS ?? '2',

@@ -1,9 +1,12 @@
 /**
  * One task's connection to its shim: `containerd.task.v2.Task` over ttrpc with the namespace in
  * the request metadata (containerd's `runtime/v2/shim.go shimTask`). Replies are turned into the
- * bus shapes (numbers, `{seconds, nanos}`, `{type_url, value}`); shim errors keep their kind.
+ * bus shapes (numbers, `{seconds, nanos}`, `{type_url, value}`); shim errors keep their kind, and
+ * their message ends with the kind's text as containerd's `errdefs.FromGRPC` makes it
+ * (`cannot start a running process: unknown`, `process does not exist e1: not found`).
  */
 import type protobuf from 'protobufjs';
+import { Code, FlotillaError, codeOf, messageOf } from '@flotilla/api';
 import { NAMESPACE_METADATA_KEY, TtrpcClient, ttrpcClient, type TypedClient } from '@flotilla/ttrpc';
 import type { Bundle } from './bundle.js';
 import type { ShimLog } from './shim-log.js';
@@ -27,6 +30,29 @@ export function anyOut(a: RawAny): AnyValue | undefined {
 function anyIn(a: AnyValue | null | undefined): { type_url: string; value: Buffer } | undefined {
   if (!a || !a.type_url) return undefined;
   return { type_url: a.type_url, value: Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength) };
+}
+
+/**
+ * The kinds a shim's reply can carry, with the text `errdefs.FromGRPC` appends. Errors of our own
+ * ttrpc client (closed, timeouts, cancellation) are not among them and pass unchanged.
+ */
+const SHIM_ERROR_KINDS: Partial<Record<Code, string>> = {
+  [Code.Unknown]: 'unknown',
+  [Code.InvalidArgument]: 'invalid argument',
+  [Code.NotFound]: 'not found',
+  [Code.AlreadyExists]: 'already exists',
+  [Code.FailedPrecondition]: 'failed precondition',
+  [Code.Unimplemented]: 'not implemented',
+};
+
+/** A shim's error as containerd sees it after `errdefs.FromGRPC`: `<message>: <kind>` (once). */
+export function fromShimError(err: unknown): unknown {
+  const code = codeOf(err);
+  const kind = SHIM_ERROR_KINDS[code];
+  if (!kind || !(err instanceof FlotillaError)) return err;
+  const message = messageOf(err);
+  if (message === kind || message.endsWith(`: ${kind}`)) return err;
+  return new FlotillaError(code, message ? `${message}: ${kind}` : kind, { cause: err });
 }
 
 /** Options of one shim call. */
@@ -95,8 +121,12 @@ export class ShimTask {
     return this.client.closed;
   }
 
-  private call<Res>(method: string, req: object, o: ShimCallOptions = {}): Promise<Res> {
-    return this.api.call<Res>(method, req, { metadata: { [NAMESPACE_METADATA_KEY]: this.namespace }, signal: o.signal, timeoutMs: o.timeoutMs });
+  private async call<Res>(method: string, req: object, o: ShimCallOptions = {}): Promise<Res> {
+    try {
+      return await this.api.call<Res>(method, req, { metadata: { [NAMESPACE_METADATA_KEY]: this.namespace }, signal: o.signal, timeoutMs: o.timeoutMs });
+    } catch (err) {
+      throw fromShimError(err);
+    }
   }
 
   /** `Connect`: the shim's and the task's pids. */

@@ -36,6 +36,7 @@ import {
 } from './bundle.js';
 import type { RuntimeConfig } from './config.js';
 import { deleteShim, encodeAnyMessage, resolveRuntimePath, startShim, type ShimCommand } from './shim-binary.js';
+import { WarmShims } from './warm-shims.js';
 import { openShimLog } from './shim-log.js';
 import { ShimTask } from './shim-task.js';
 import { nowTimestamp } from './timestamps.js';
@@ -119,8 +120,13 @@ export class TaskManager {
   private stopping = false;
   private readonly log: Logger;
 
+  /** Flotilla shims started ahead of their tasks. */
+  private readonly warm: WarmShims;
+
   constructor(private readonly o: TaskManagerOptions) {
     this.log = o.log;
+    const c = o.config;
+    this.warm = new WarmShims({ launcher: c.flotillaShim, size: c.warmShims, grpcAddress: c.grpcAddress, ttrpcAddress: c.ttrpcAddress, log: o.log.child({ component: 'warm-shims' }) });
   }
 
   private command(b: Bundle, binary: string): ShimCommand {
@@ -277,7 +283,8 @@ export class TaskManager {
     let task: ShimTask;
     try {
       // Not cancelled with the call: killing `start` midway could leave a daemonized shim nobody knows.
-      const started = await startShim(cmd, options ? encodeAnyMessage(options) : undefined);
+      const encoded = options ? encodeAnyMessage(options) : undefined;
+      const started = (await this.warm.start(cmd, encoded)) ?? (await startShim(cmd, encoded));
       try {
         task = await ShimTask.connect(b, binary, started.address, this.o.root, { shimLog, timeoutMs: this.o.config.timeouts.load });
       } catch (err) {
@@ -477,6 +484,10 @@ export class TaskManager {
       work.push(p.finally(() => this.busy.delete(k)));
     }
     await Promise.all(work);
+    // Idle shims only when the default runtime (ctr's, kubelet's) is Flotilla's shim; otherwise
+    // the pool fills once a task uses it.
+    const dflt = this.o.config.runtimes['io.containerd.runc.v2'];
+    if (dflt && this.warm.serves(dflt)) this.warm.fill();
   }
 
   /** A teardown interrupted by a crash: stop the shim if it is still there, remove the bundle. */
@@ -498,6 +509,7 @@ export class TaskManager {
   /** Closes every connection and log copy; the shims and their containers keep running. */
   close(): void {
     this.stopping = true;
+    this.warm.close();
     for (const e of this.entries.values()) e.task.close();
     this.entries.clear();
   }

@@ -68,6 +68,23 @@ function checkNamespace(ctx: TaskCallContext): string {
   return checkId(ctx.namespace, 'namespace');
 }
 
+/**
+ * Why containerd 1.6 would refuse `spec` when it makes the bundle (a `json.Unmarshal` into its
+ * `ociSpecUserNS`, a JSON object), or undefined (`null` passes, as in Go). Syntax errors are
+ * worded by JavaScript's parser, not Go's.
+ */
+export function specJsonError(spec: Uint8Array): string | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(spec.buffer, spec.byteOffset, spec.byteLength).toString('utf8'));
+  } catch (err) {
+    return messageOf(err);
+  }
+  if (v === null || (typeof v === 'object' && !Array.isArray(v))) return undefined;
+  const kind = Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v;
+  return `json: cannot unmarshal ${kind} into Go value of type v2.ociSpecUserNS`;
+}
+
 /** A shim error after its connection closed reads as NotFound (containerd: ttrpc.ErrClosed → NotFound). */
 function closedAsNotFound(task: ShimTask, err: unknown): unknown {
   return task.isClosed ? new FlotillaError(Code.NotFound, `task ${task.id} not found`, { cause: err }) : err;
@@ -131,9 +148,20 @@ export class LocalTasks implements TaskService {
     if (req.checkpoint && (req.checkpoint.digest || req.checkpoint.media_type)) throw unimplemented('restoring a task from a checkpoint');
     if (this.m.has(ns, id)) throw new FlotillaError(Code.AlreadyExists, `task ${id}: already exists`);
     if (!container.spec || container.spec.value.length === 0) throw invalidArgument(`container ${JSON.stringify(id)} has no spec`);
+    // containerd writes the spec into the bundle first, and fails on one that is not JSON before
+    // it resolves the runtime (`ShimManager.Start` → `NewBundle`).
+    const specError = specJsonError(container.spec.value);
+    if (specError) throw new FlotillaError(Code.Unknown, `failed to start shim: ${specError}`);
     let rootfs: Mount[] = (req.rootfs ?? []).map((m) => ({ type: m.type ?? '', source: m.source ?? '', target: m.target, options: m.options ?? [] }));
     if (rootfs.length === 0 && container.snapshot_key) {
-      rootfs = await this.o.snapshots.mounts(ns, container.snapshotter, container.snapshot_key);
+      // (Flotilla's own convenience: containerd never reads the container's snapshot here. A
+      // snapshot that does not exist is therefore no error of its own: as with containerd, the
+      // task is created on the empty bundle rootfs, and runc says what is missing.)
+      try {
+        rootfs = await this.o.snapshots.mounts(ns, container.snapshotter, container.snapshot_key);
+      } catch (err) {
+        if (!isCode(err, Code.NotFound)) throw err;
+      }
     }
     const taskOptions = req.options && req.options.type_url ? req.options : undefined;
     const { pid } = await this.m.create({
@@ -160,7 +188,16 @@ export class LocalTasks implements TaskService {
     const ns = checkNamespace(ctx);
     const id = checkId(req.container_id, 'container id');
     await this.task(ns, id);
-    const exit = await this.m.delete(ns, id, ctx.signal);
+    let exit;
+    try {
+      exit = await this.m.delete(ns, id, ctx.signal);
+    } catch (err) {
+      // containerd's TaskManager.Delete wraps what the shim said (not a task that is gone).
+      if (err instanceof FlotillaError && !(isCode(err, Code.NotFound) && err.message === `task ${id} not found`)) {
+        throw new FlotillaError(err.code, `failed to delete task: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
     return { id: '', ...exit };
   }
 
@@ -203,12 +240,12 @@ export class LocalTasks implements TaskService {
 
   async exec(req: Req<'Tasks.Exec'>, ctx: TaskCallContext): Res<'Tasks.Exec'> {
     const ns = checkNamespace(ctx);
-    if (!req.exec_id) throw invalidArgument('exec id cannot be empty');
+    if (!req.exec_id) throw new FlotillaError(Code.InvalidArgument, 'exec id cannot be empty');
     const task = await this.task(ns, checkId(req.container_id, 'container id'));
     try {
       validateIdentifier(req.exec_id);
     } catch (err) {
-      throw invalidArgument(`invalid exec id ${req.exec_id}`, err);
+      throw new FlotillaError(Code.InvalidArgument, `invalid exec id ${req.exec_id}: ${messageOf(err)}`, { cause: err });
     }
     await task.exec(
       { exec_id: req.exec_id, stdin: req.stdin ?? '', stdout: req.stdout ?? '', stderr: req.stderr ?? '', terminal: !!req.terminal, spec: req.spec },

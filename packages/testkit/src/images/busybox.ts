@@ -12,7 +12,7 @@ export const BUSYBOX_STATIC = '/bin/busybox';
 export const BUSYBOX_IMAGE_NAME = 'flotilla.test/busybox:latest';
 
 /** Applets every busybox test image has in /bin (the build fails if the binary lacks one). */
-export const REQUIRED_APPLETS = ['sh', 'echo', 'cat', 'ls', 'sleep', 'true', 'false', 'env', 'id', 'wc', 'head', 'top', 'ps', 'mkdir', 'touch', 'rm'] as const;
+export const REQUIRED_APPLETS = ['sh', 'echo', 'cat', 'ls', 'sleep', 'true', 'false', 'env', 'id', 'wc', 'head', 'top', 'ps', 'mkdir', 'touch', 'rm', 'stty', 'tty'] as const;
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
 const GROUP = 'root:x:0:\nnogroup:x:65534:\n';
