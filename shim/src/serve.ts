@@ -14,7 +14,7 @@
  * pending events (≤ 5 s), remove the socket named in `./address` (read at startup), exit 0.
  * Containers still running then stay running (reparented to init), as with the runc shim.
  */
-import { readFileSync, unlinkSync } from 'node:fs';
+import { fstatSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
 import type protobuf from 'protobufjs';
 import { messageOf } from '@flotilla/api';
@@ -80,7 +80,14 @@ export interface ServeOptions {
 export async function serve(flags: ShimFlags, opts: ServeOptions = {}): Promise<void> {
   const { sys, reaper, root } = opts.prepared ?? prepareServe();
   process.stderr.on('error', () => undefined); // containerd may go away; never die of EPIPE
-  const logger = createLogger('shim', flags.debug ? 'debug' : undefined).child({ namespace: flags.namespace, id: flags.id });
+  // stderr is the bundle's log FIFO, read by the runtime while the task exists: a line it cannot
+  // take now (reader slow or gone) is dropped rather than stall or hang the shim at exit.
+  try {
+    if (fstatSync(2).isFIFO()) sys.setNonblocking(2, true);
+  } catch {
+    // no stderr
+  }
+  const logger = createLogger('shim', flags.debug ? 'debug' : undefined, { bestEffort: true }).child({ namespace: flags.namespace, id: flags.id });
   process.on('unhandledRejection', (err) => logger.error({ err: messageOf(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: err.stack ?? messageOf(err) }, 'uncaught exception'));
 

@@ -5,8 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SHIM_PROTO, loadRoot } from '@flotilla/protos';
@@ -68,7 +68,11 @@ describe('shim warm action', { skip: canRunContainers() ? false : 'needs root an
     assert.match(missing.error, /id missing/);
 
     const b = bundle('w1');
-    const r = await w.ask({ namespace: 'ns1', id: 'w1', bundle: b, publishBinary: '/usr/bin/containerd', options: '' });
+    // Its log goes to the bundle's FIFO, read (as the runtime does) until the task is deleted.
+    const r0 = spawnSync('mkfifo', [join(b, 'log')]);
+    assert.equal(r0.status, 0);
+    const logReader = openSync(join(b, 'log'), constants.O_RDWR | constants.O_NONBLOCK);
+    const r = await w.ask({ namespace: 'ns1', id: 'w1', bundle: b, publishBinary: '/usr/bin/containerd', debug: true, options: '' });
     const address = socketAddress(grpc, 'ns1', 'w1', sockets);
     assert.deepEqual(r, { address, grouped: false, pid: w.child.pid });
     assert.equal(readFileSync(join(b, 'address'), 'utf8'), address);
@@ -88,9 +92,15 @@ describe('shim warm action', { skip: canRunContainers() ? false : 'needs root an
     w.child.stdin.end();
     await new Promise((res) => setTimeout(res, 200));
     assert.ok(pidAlive(c.shim_pid), 'an adopted shim survives the end of its stdin');
+    // Debug lines went to the FIFO; then the reader goes away, and Shutdown still ends the shim
+    // (its logger must not spin on a FIFO nobody reads).
+    const logged = Buffer.alloc(65536);
+    assert.match(logged.subarray(0, readSync(logReader, logged)).toString(), /"msg":"call"/);
+    closeSync(logReader);
     await task.call('Shutdown', { id: 'w1' });
     client.close();
-    assert.equal(await w.exited, 0);
+    const gone = await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running 5 s after Shutdown'), 5000))]);
+    assert.equal(gone, 0);
   });
 
   test('a task whose group another shim serves gets that address; the warm shim stays warm', async () => {

@@ -28,6 +28,7 @@
  */
 import { constants, closeSync, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { Sys } from '@flotilla/sys';
 import type { ShimFlags } from './flags.js';
 import { prepareServe, serve } from './serve.js';
 import { claimSocket, openShimLog, placeShim, releaseSocket } from './start.js';
@@ -58,10 +59,10 @@ function parseTask(line: string): WarmTask {
 }
 
 /** Makes fd 2 the bundle's log FIFO (or /dev/null when nobody reads it). */
-function redirectStderr(bundle: string, dup2: (oldfd: number, newfd: number) => void): void {
+function redirectStderr(bundle: string, sys: Sys): void {
   const fd = openShimLog(bundle) ?? openSync('/dev/null', constants.O_WRONLY);
   try {
-    dup2(fd, 2);
+    sys.dup2(fd, 2);
   } finally {
     closeSync(fd);
   }
@@ -96,7 +97,7 @@ export async function warm(flags: ShimFlags): Promise<void> {
     process.stdin.pause();
     process.chdir(task.bundle);
     process.env.NAMESPACE = task.namespace;
-    redirectStderr(task.bundle, (a, b) => prepared.sys.dup2(a, b));
+    redirectStderr(task.bundle, prepared.sys);
     process.title = [process.argv[0], process.argv[1], '-namespace', task.namespace, '-id', task.id, '-address', flags.address].join(' ');
     const serving = serve(
       { ...flags, namespace: task.namespace, id: task.id, publishBinary: task.publishBinary ?? '', debug: task.debug ?? false, action: '' },

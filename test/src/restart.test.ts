@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ctr, pidAlive, socketAccepts, startFlotilla, waitFor, type FlotillaStack } from '@flotilla/testkit';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { commandWords, ctr, pidAlive, socketAccepts, startFlotilla, waitFor, type FlotillaStack } from '@flotilla/testkit';
 import { ApiClient } from './api-client.js';
 import { statusJson } from './flotilla-cli.js';
 
@@ -138,5 +140,24 @@ describe('kill -9 of a service under flotilla up', () => {
     const st = await statusJson(stack!.state);
     assert.equal(st.code, 0);
     assert.equal(st.processes.find((p) => p.service === 'gateway')?.health, 'serving');
+  });
+
+  it('supervisor: kill -9 takes every service and nats-server along; flotilla up on the same dirs serves the same data', { timeout: 60_000 }, async () => {
+    const st = stack!.status();
+    const nats = readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e) && commandWords(Number(e)).some((w) => w.startsWith(join(stack!.state, 'bus'))))
+      .map(Number);
+    assert.equal(nats.length, 1, 'one nats-server with its config under the state dir');
+    const children = [...st.processes.map((p) => p.pid).filter((p) => p > 0), ...nats];
+    assert.ok(children.length >= 7, JSON.stringify(st));
+    stack!.process.kill('SIGKILL');
+    await waitFor('every process of the killed supervisor to exit', 15_000, () => children.every((p) => !pidAlive(p)));
+    const again = await startFlotilla({ dir: stack!.dir });
+    stack = again;
+    api.close();
+    api = new ApiClient(again.address);
+    const r = await ctr(again.address, ['ns', 'ls', '-q'], { timeoutMs: 10_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.split('\n').includes('before-0'), r.stdout);
   });
 });

@@ -2,3 +2,4 @@
 export * from './credentials.js';
 export * from './server.js';
 export * from './stop-process.js';
+export * from './parent-death.js';

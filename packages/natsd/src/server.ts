@@ -5,6 +5,7 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { unavailable } from '@flotilla/api';
 import { generateCredentials, type BusCredentials } from './credentials.js';
+import { tiedToParent } from './parent-death.js';
 import { stopProcess } from './stop-process.js';
 
 /** Options of an embedded nats-server. */
@@ -75,7 +76,8 @@ export async function startNatsServer(o: NatsServerOptions): Promise<NatsServer>
     authorization: { user: credentials.user, password: credentials.pass },
   };
   writeFileSync(conf, JSON.stringify(config, null, 2), { mode: 0o600 });
-  const child = spawn(o.binary ?? '/usr/sbin/nats-server', ['-c', conf], { stdio: o.stdio ?? 'ignore', detached: false });
+  const [cmd, args] = tiedToParent(o.binary ?? '/usr/sbin/nats-server', ['-c', conf]);
+  const child = spawn(cmd, args, { stdio: o.stdio ?? 'ignore', detached: false });
   let spawnError: Error | undefined;
   child.once('error', (err) => (spawnError = err));
   await waitForPort(host, port, child, 5000, () => spawnError);

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { notFound } from '@flotilla/api';
 import type { Logger } from '@flotilla/log';
-import { stopProcess } from '@flotilla/natsd';
+import { stopProcess, tiedToParent } from '@flotilla/natsd';
 
 /** The entry point of a service: `services/<name>/dist/main.js` in this checkout. */
 export function serviceEntry(name: string): string {
@@ -51,7 +51,9 @@ export class ServiceRunner {
   start(): void {
     if (this.stopping) return;
     const entry = serviceEntry(this.o.name);
-    const child = spawn(process.execPath, [entry], { env: this.o.env, stdio: ['ignore', 'inherit', 'inherit'] });
+    // A supervisor killed outright takes its services along (SIGTERM: they drain and exit).
+    const [cmd, args] = tiedToParent(process.execPath, [entry]);
+    const child = spawn(cmd, args, { env: this.o.env, stdio: ['ignore', 'inherit', 'inherit'] });
     this.child = child;
     this.status.pid = child.pid ?? 0;
     this.status.startedAt = Date.now();
