@@ -13,6 +13,10 @@ import namespacesCreate from './namespaces-create.js';
 import namespacesGet from './namespaces-get.js';
 import namespacesList from './namespaces-list.js';
 import snapshotsPrepareCommit from './snapshots-prepare-commit.js';
+import tasksMemory from './tasks-memory.js';
+import tasksRun from './tasks-run.js';
+import tasksRunParallel from './tasks-run-parallel.js';
+import tasksShim from './tasks-shim.js';
 
 export const BENCHMARKS: readonly Benchmark[] = [
   namespacesCreate,
@@ -24,6 +28,10 @@ export const BENCHMARKS: readonly Benchmark[] = [
   contentWrite,
   contentRead,
   imagesImport,
+  tasksRun,
+  tasksRunParallel,
+  tasksShim,
+  tasksMemory,
 ];
 
 /** Looks benchmarks up by name; throws listing the known names if one is unknown. */
