@@ -84,10 +84,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-/**
- * Node options for the long-lived shim: a small young generation keeps the resident set small
- * (a shim does little allocation) at no cost to latency we could measure.
- */
-const SERVE_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1'];
+/** Node options for the long-lived shim: ours (the launcher's, bin/containerd-shim-flotilla-v2). */
+const SERVE_NODE_ARGS: readonly string[] = process.execArgv;
 
 await main(process.argv.slice(2));

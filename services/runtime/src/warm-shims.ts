@@ -190,8 +190,6 @@ export class WarmShims {
   /** Starts one warm shim; resolves with it once ready, or undefined when it died first. */
   private spawn(): Promise<WarmShim | undefined> {
     const env = shimEnv({ namespace: '', grpcAddress: this.o.grpcAddress, ttrpcAddress: this.o.ttrpcAddress });
-    // A shim does little allocation: a small young generation keeps its resident set small.
-    env.NODE_OPTIONS = [process.env.NODE_OPTIONS, '--max-semi-space-size=1'].filter(Boolean).join(' ');
     const child = spawn(this.o.launcher, ['-address', this.o.grpcAddress, 'warm', TITLE_ROOM], {
       cwd: '/',
       env,
