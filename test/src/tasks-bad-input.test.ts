@@ -36,6 +36,14 @@ import { startCtrEvents, type CtrEvents } from './ctr-events.js';
 const IMAGE = 'flotilla.test/busybox:latest';
 /** Our own namespace: ctr puts containers in cgroup /<namespace>/<id>, shared by every daemon on the machine. */
 const NS = `fl-bad-${randomBytes(4).toString('hex')}`;
+/**
+ * Each daemon works in a namespace of its own: ctr puts a container in cgroup /<namespace>/<id>
+ * on every daemon, so the same names on both would share cgroups (and a kill --all on one would
+ * reach the other's processes). Outputs are compared with the namespace replaced by `<ns>`.
+ */
+const NSS = { containerd: `${NS}-c`, flotilla: `${NS}-f` } as const;
+/** `s` with either daemon's namespace written `<ns>`. */
+const norm = (s: string) => s.replaceAll(NSS.containerd, '<ns>').replaceAll(NSS.flotilla, '<ns>');
 const TASK_DIR = 'io.containerd.runtime.v2.task';
 const SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 const PROCESS_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
@@ -76,11 +84,16 @@ class Daemon {
     this.api = new ApiClient(address);
   }
 
+  /** This daemon's namespace. */
+  get ns(): string {
+    return NSS[this.name];
+  }
+
   /** One unary call in our namespace; never throws. */
   call(service: Service, method: string, req: object): Promise<Rpc> {
     return new Promise((resolve) => {
       const md = new grpc.Metadata();
-      md.set('containerd-namespace', NS);
+      md.set('containerd-namespace', this.ns);
       this.clients[service][method](req, md, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, value: any) =>
         resolve(err ? { code: err.code, details: err.details } : { code: 0, details: '', value }),
       );
@@ -95,18 +108,18 @@ class Daemon {
   }
 
   ctr(args: string[]): Promise<CtrResult> {
-    return ctr(this.address, args, { namespace: NS });
+    return ctr(this.address, args, { namespace: this.ns });
   }
 
   ctrOk(args: string[]): Promise<string> {
-    return ctrOk(this.address, args, { namespace: NS });
+    return ctrOk(this.address, args, { namespace: this.ns });
   }
 
   /** Snapshots.List of the overlayfs snapshotter (a server stream), as `key parent kind` lines. */
   snapshots(): Promise<string[]> {
     return new Promise((resolve, reject) => {
       const md = new grpc.Metadata();
-      md.set('containerd-namespace', NS);
+      md.set('containerd-namespace', this.ns);
       const out: string[] = [];
       const stream = this.clients.snapshots.List({ snapshotter: 'overlayfs' }, md, { deadline: Date.now() + 20_000 });
       stream.on('data', (r: { info: { name: string; parent: string; kind: number }[] }) => {
@@ -161,7 +174,7 @@ async function observe(d: Daemon): Promise<Observed> {
     .split('\n')
     .filter((l) => l.split(' ')[1]?.startsWith(d.dir + '/'))
     .sort();
-  const bundles = [join(d.state, TASK_DIR, NS), join(d.root, TASK_DIR, NS)].flatMap((p) => listDir(p).map((id) => `${p}/${id}`));
+  const bundles = [join(d.state, TASK_DIR, d.ns), join(d.root, TASK_DIR, d.ns)].flatMap((p) => listDir(p).map((id) => `${p}/${id}`));
   return { containers, tasks, snapshots: await d.snapshots(), mounts, bundles, shims: shimsOf(d.address) };
 }
 
@@ -190,7 +203,8 @@ interface Pair<T> {
 }
 
 /** Asserts that both got the same code (`code`, when given) and, with `exact`, the same details. */
-function same(r: Pair<Rpc>, what: string, expect: { code?: number; exact?: boolean; details?: string | RegExp } = {}): void {
+function same(pair: Pair<Rpc>, what: string, expect: { code?: number; exact?: boolean; details?: string | RegExp } = {}): void {
+  const r = { containerd: { ...pair.containerd, details: norm(pair.containerd.details) }, flotilla: { ...pair.flotilla, details: norm(pair.flotilla.details) } };
   const show = `${what}: containerd ${r.containerd.code} ${JSON.stringify(r.containerd.details)}, flotilla ${r.flotilla.code} ${JSON.stringify(r.flotilla.details)}`;
   assert.equal(r.flotilla.code, r.containerd.code, show);
   if (expect.code !== undefined) assert.equal(r.containerd.code, expect.code, show);
@@ -205,7 +219,7 @@ function same(r: Pair<Rpc>, what: string, expect: { code?: number; exact?: boole
 /** Asserts that ctr exited alike and printed the same stderr on both. */
 function sameCtr(pair: Pair<CtrResult>, what: string, expect?: { code: number; stderr: string }): void {
   // ctr logs some errors through logrus too, with the time of day.
-  const plain = (c: CtrResult) => ({ ...c, stderr: c.stderr.replace(/^time="[^"]*" /gm, '') });
+  const plain = (c: CtrResult) => ({ ...c, stdout: norm(c.stdout), stderr: norm(c.stderr.replace(/^time="[^"]*" /gm, '')) });
   const r = { containerd: plain(pair.containerd), flotilla: plain(pair.flotilla) };
   const show = `${what}: containerd ${r.containerd.code} ${JSON.stringify(r.containerd.stderr)}, flotilla ${r.flotilla.code} ${JSON.stringify(r.flotilla.stderr)}`;
   assert.equal(r.flotilla.code, r.containerd.code, show);
@@ -286,7 +300,7 @@ describe('tasks: bad input and task events, differential against containerd 1.6'
         await Promise.all([stack?.stop(), reference?.stop()]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
-        removeCgroups(NS);
+        for (const ns of Object.values(NSS)) removeCgroups(ns);
       }
     },
     { timeout: 30_000 },
@@ -450,14 +464,14 @@ describe('tasks: bad input and task events, differential against containerd 1.6'
     same(call('deleteRunning'), 'Delete of a running task', { code: S.UNKNOWN, exact: true, details: 'failed to delete task: cannot delete a running process: unknown' });
     same(call('createAgain'), 'Create of an existing task', { code: S.ALREADY_EXISTS, exact: true, details: 'task x1: already exists' });
     same(call('resumeRunning'), 'Resume of a running task', { code: S.UNKNOWN, exact: true, details: 'cannot resume a running process: unknown' });
-    same(call('execGhost'), 'Exec on an unknown container', { code: S.NOT_FOUND, exact: true, details: `container "ghost" in namespace "${NS}": not found` });
+    same(call('execGhost'), 'Exec on an unknown container', { code: S.NOT_FOUND, exact: true, details: 'container "ghost" in namespace "<ns>": not found' });
     same(call('startGhost'), 'Start on an unknown container', { code: S.NOT_FOUND, exact: true });
     assert.equal(r.flotilla.calls.noSpec!.code, S.INVALID_ARGUMENT, r.flotilla.calls.noSpec!.details);
     sameCtr(cmd('dupExec'), 'ctr task exec with an exec id in use', { code: 1, stderr: 'ctr: id e1: already exists\n' });
     sameCtr(cmd('rmRunning'), 'ctr task rm of a running task');
     sameCtr(cmd('startRunning'), 'ctr task start of a running task');
     sameCtr(cmd('resumeRunning'), 'ctr task resume of a running task');
-    sameCtr(cmd('execGhost'), 'ctr task exec on an unknown container', { code: 1, stderr: `ctr: container "ghost" in namespace "${NS}": not found\n` });
+    sameCtr(cmd('execGhost'), 'ctr task exec on an unknown container', { code: 1, stderr: 'ctr: container "ghost" in namespace "<ns>": not found\n' });
   });
 
   it('a stopped task (exited, not deleted): Kill, Start, Pause, Exec, Kill of its exec; Delete twice; nothing changes; ctr likewise', { timeout: 45_000 }, async () => {
@@ -509,11 +523,11 @@ describe('tasks: bad input and task events, differential against containerd 1.6'
   it('task events in containerd order: OOM kill (create, start, oom, exit 137, delete); pause, resume, exec added/started/exit, kill', { timeout: 60_000 }, async () => {
     /** `ctr events` for our namespace's task events, once it provably receives (a probe came through). */
     const subscribe = async (d: Daemon): Promise<CtrEvents> => {
-      const ev = startCtrEvents(d.address, [`namespace==${NS},topic~=|^/tasks/|`, `namespace==${NS},topic=="${PROBE_TOPIC}"`]);
+      const ev = startCtrEvents(d.address, [`namespace==${d.ns},topic~=|^/tasks/|`, `namespace==${d.ns},topic=="${PROBE_TOPIC}"`]);
       try {
         await waitFor(`${d.name}: ctr events to receive`, 10_000, async () => {
           if (ev.child.exitCode !== null) throw new Error(`ctr events exited ${ev.child.exitCode}: ${ev.stderr()}`);
-          const p = await d.api.call(d.api.events, 'Publish', { topic: PROBE_TOPIC, event: { type_url: 'containerd.events.ContainerDelete', value: nameMessage('probe') } }, { namespace: NS });
+          const p = await d.api.call(d.api.events, 'Publish', { topic: PROBE_TOPIC, event: { type_url: 'containerd.events.ContainerDelete', value: nameMessage('probe') } }, { namespace: d.ns });
           assert.equal(p.code, 0, p.details);
           return ev.waitLine((l) => l.includes(PROBE_TOPIC), 200).then(
             () => true,

@@ -37,7 +37,8 @@ export function commandWords(pid: number): string[] {
   } catch {
     return [];
   }
-  const words = raw.split('\0').filter((w, i, all) => w !== '' || i < all.length - 1);
+  // A rewritten title is one string padded with NULs to the length of the original arguments.
+  const words = raw.split('\0').filter((w) => w !== '');
   return words.length === 1 ? words[0]!.split(' ').filter(Boolean) : words;
 }
 

@@ -7,8 +7,8 @@
  * # Flotilla: runtime name → shim binary. Names not listed resolve as containerd does
  * # (io.containerd.runc.v2 → containerd-shim-runc-v2 on PATH; an absolute path is used as is).
  * runtimes = { "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2" }
- * # Flotilla: `root` given to runc shims whose options leave it empty, so two daemons on one
- * # machine never share runc state. "" leaves runc's default (/run/containerd/runc).
+ * # Flotilla: `root` given to runc shims (Debian's and Flotilla's) whose options leave it empty,
+ * # so two daemons on one machine never share runc state. "" leaves runc's default (/run/containerd/runc).
  * runc_root = ""            # default <state>/runc
  * # What shims get as -publish-binary (runc v2 shims publish over ttrpc and never run it).
  * publish_binary = ""       # default: the flotilla command of this checkout
@@ -108,7 +108,7 @@ export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
   if (typeof publishBinary !== 'string' || (publishBinary !== '' && !isAbsolute(publishBinary))) bad('publish_binary', 'empty or an absolute path', publishBinary);
   const shimDebug = s.shim_debug ?? false;
   if (typeof shimDebug !== 'boolean') bad('shim_debug', 'true or false', shimDebug);
-  const warmShims = s.warm_shims ?? 0;
+  const warmShims = s.warm_shims ?? 1;
   if (typeof warmShims !== 'number' || !Number.isInteger(warmShims) || warmShims < 0 || warmShims > 64) bad('warm_shims', 'an integer from 0 to 64', warmShims);
   const flotillaShim = flotillaShimLauncher();
   return {

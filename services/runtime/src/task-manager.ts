@@ -143,10 +143,14 @@ export class TaskManager {
     };
   }
 
-  /** Gives runc shims our runc root when their options name none (RuntimeConfig.runcRoot). */
+  /**
+   * Gives runc shims (Debian's and Flotilla's, which read the same options) our runc root when
+   * their options name none (RuntimeConfig.runcRoot): a containerd on the same machine uses
+   * runc's default root, and the same namespace and container id there must not collide.
+   */
   private shimOptions(binary: string, options: AnyValue | undefined): AnyValue | undefined {
     const runcRoot = this.o.config.runcRoot;
-    if (!runcRoot || !/^containerd-shim-runc-v[12]$/.test(basename(binary))) return options;
+    if (!runcRoot || !(/^containerd-shim-runc-v[12]$/.test(basename(binary)) || this.warm.isFlotillaShim(binary))) return options;
     if (options && options.type_url !== RUNC_OPTIONS) return options;
     const type = this.o.root.lookupType(RUNC_OPTIONS);
     const fields = options ? (type.toObject(type.decode(options.value), { longs: Number }) as Record<string, unknown>) : {};

@@ -110,8 +110,16 @@ export class WarmShims {
   private closed = false;
   private readonly launcherPath: string | undefined;
 
+  private readonly flotillaShim: string | undefined;
+
   constructor(private readonly o: WarmShimsOptions) {
-    this.launcherPath = o.size > 0 && o.launcher ? realPath(o.launcher) : undefined;
+    this.flotillaShim = o.launcher ? realPath(o.launcher) : undefined;
+    this.launcherPath = o.size > 0 ? this.flotillaShim : undefined;
+  }
+
+  /** Whether `binary` is Flotilla's shim (this checkout's launcher, by real path). */
+  isFlotillaShim(binary: string): boolean {
+    return this.flotillaShim !== undefined && realPath(binary) === this.flotillaShim;
   }
 
   /** Starts filling the pool. */
