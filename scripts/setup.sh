@@ -7,6 +7,7 @@ set -euo pipefail
 # Debian packages Flotilla needs at build/run/test time. Add new ones here.
 DEB_PACKAGES=(
   runc
+  crun
   nats-server
   containerd
   golang-github-containerd-containerd-dev
@@ -19,6 +20,7 @@ DEB_PACKAGES=(
   iproute2
   procps
   psmisc
+  tmux
   xz-utils
   zstd
   ca-certificates

@@ -4,7 +4,7 @@
  *
  * - Paths: read once from /proc/<init pid>/cgroup when the task is created, so they are still
  *   known after the init has exited.
- * - Stats: the files containerd's `cgroups.v1` reads for cpu (cpuacct + cpu), memory and pids,
+ * - Stats: the files containerd's `cgroups.v1` reads for cpu (cpuacct + cpu), memory, blkio and pids,
  *   as an `io.containerd.cgroups.v1.Metrics` message (plain object; uint64 values as strings).
  *   Controllers whose files are missing are skipped (containerd's `IgnoreNotExist`).
  * - OOM: cgroup v1's `memory.oom_control` notification — an eventfd registered through
@@ -110,6 +110,80 @@ function memoryEntry(dir: string, module: string): Record<string, string> | unde
   };
 }
 
+/** Block devices by `major:minor` from /proc/partitions (`/dev/<name>`; the first name wins). */
+function blockDevices(): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = readText('/proc/partitions') ?? '';
+  for (const line of text.split('\n').slice(2)) {
+    const [major, minor, , name] = line.trim().split(/\s+/);
+    if (!name) continue;
+    const key = `${major}:${minor}`;
+    if (!out.has(key)) out.set(key, `/dev/${name}`);
+  }
+  return out;
+}
+
+/**
+ * The entries of one `blkio.<name>` file (`major:minor [op] value` lines; the `Total` line is
+ * skipped), or undefined when the file is missing or unreadable (containerd then stops reading
+ * blkio: `IgnoreNotExist`).
+ */
+function blkioEntries(dir: string, name: string, devices: Map<string, string>): Record<string, string>[] | undefined {
+  const text = readText(join(dir, `blkio.${name}`));
+  if (text === undefined) return undefined;
+  const out: Record<string, string>[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(/[ :]/).filter(Boolean);
+    if (f.length < 3) {
+      if (f.length === 0 || (f.length === 2 && f[0] === 'Total')) continue;
+      return undefined;
+    }
+    const [op, value] = f.length === 4 ? [f[2]!, f[3]!] : ['', f[2]!];
+    try {
+      out.push({ op, device: devices.get(`${f[0]}:${f[1]}`) ?? '', major: BigInt(f[0]!).toString(), minor: BigInt(f[1]!).toString(), value: BigInt(value).toString() });
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+/** CFQ statistics (containerd's first choice) and the throttle fallback: file → BlkIOStat field. */
+const BLKIO_CFQ: [string, string][] = [
+  ['sectors_recursive', 'sectors_recursive'],
+  ['io_service_bytes_recursive', 'io_service_bytes_recursive'],
+  ['io_serviced_recursive', 'io_serviced_recursive'],
+  ['io_queued_recursive', 'io_queued_recursive'],
+  ['io_service_time_recursive', 'io_service_time_recursive'],
+  ['io_wait_time_recursive', 'io_wait_time_recursive'],
+  ['io_merged_recursive', 'io_merged_recursive'],
+  ['time_recursive', 'io_time_recursive'],
+];
+const BLKIO_THROTTLE: [string, string][] = [
+  ['throttle.io_serviced', 'io_serviced_recursive'],
+  ['throttle.io_service_bytes', 'io_service_bytes_recursive'],
+];
+
+/** containerd's blkio statistics: CFQ files when the kernel has them and they say something, else throttle.*. */
+function blkioStat(dir: string): Record<string, Record<string, string>[]> {
+  const stat: Record<string, Record<string, string>[]> = {};
+  const devices = blockDevices();
+  const read = (files: [string, string][]): boolean => {
+    for (const [file, field] of files) {
+      const entries = blkioEntries(dir, file, devices);
+      if (!entries) return false;
+      stat[field] = [...(stat[field] ?? []), ...entries];
+    }
+    return true;
+  };
+  if (existsSync(join(dir, 'blkio.io_serviced_recursive'))) {
+    if (!read(BLKIO_CFQ)) return stat;
+    if (Object.values(stat).some((e) => e.length > 0)) return stat;
+  }
+  read(BLKIO_THROTTLE);
+  return stat;
+}
+
 /** The cgroup v1 statistics of a container (an `io.containerd.cgroups.v1.Metrics` object). */
 export function cgroupStats(dirs: CgroupDirs): Record<string, unknown> {
   const metrics: Record<string, unknown> = {};
@@ -151,6 +225,8 @@ export function cgroupStats(dirs: CgroupDirs): Record<string, unknown> {
     }
   }
   if (Object.keys(cpu).length > 0) metrics.cpu = cpu;
+  const blkio = dirs.get('blkio');
+  if (blkio) metrics.blkio = blkioStat(blkio);
   const mem = dirs.get('memory');
   if (mem) {
     const raw = readKeyValues(join(mem, 'memory.stat'));

@@ -105,7 +105,8 @@ class WarmShim {
 /** The pool; see the file comment. */
 export class WarmShims {
   private readonly idle: WarmShim[] = [];
-  private starting = 0;
+  /** Shims being started to refill the pool; a task finding none idle takes the first of these. */
+  private readonly starting: { shim: Promise<WarmShim | undefined>; taken: boolean }[] = [];
   private earlyDeaths = 0;
   private closed = false;
   private readonly launcherPath: string | undefined;
@@ -141,7 +142,7 @@ export class WarmShims {
    */
   async start(cmd: ShimCommand, options: Uint8Array | undefined): Promise<StartResult | undefined> {
     if (!this.serves(cmd.binary)) return undefined;
-    const shim = this.idle.shift() ?? (await this.spawnForTask());
+    const shim = this.idle.shift() ?? (await this.next());
     this.refill();
     if (!shim) return undefined;
     const r = await shim.ask({
@@ -178,21 +179,37 @@ export class WarmShims {
     else this.idle.push(shim);
   }
 
-  private refill(): void {
-    if (!this.launcherPath) return;
-    while (!this.closed && this.earlyDeaths < MAX_EARLY_DEATHS && this.idle.length + this.starting < this.o.size) {
-      this.starting++;
-      void this.spawn().then((s) => {
-        this.starting--;
-        if (s) this.putBack(s);
-      });
-    }
+  private get canSpawn(): boolean {
+    return !this.closed && this.earlyDeaths < MAX_EARLY_DEATHS;
   }
 
-  /** A shim started for one task, once ready; undefined if it could not start. */
-  private spawnForTask(): Promise<WarmShim | undefined> {
-    if (this.closed || this.earlyDeaths >= MAX_EARLY_DEATHS) return Promise.resolve(undefined);
-    return this.spawn();
+  private refill(): void {
+    if (!this.launcherPath) return;
+    while (this.canSpawn && this.idle.length + this.starting.filter((s) => !s.taken).length < this.o.size) this.startOne();
+  }
+
+  /** Starts one shim for the pool; it goes idle when ready unless a task took it meanwhile. */
+  private startOne(taken = false): { shim: Promise<WarmShim | undefined>; taken: boolean } {
+    const entry = { shim: this.spawn(), taken };
+    this.starting.push(entry);
+    void entry.shim.then((s) => {
+      this.starting.splice(this.starting.indexOf(entry), 1);
+      if (s && !entry.taken) this.putBack(s);
+    });
+    return entry;
+  }
+
+  /**
+   * With none idle: the shim already starting for the pool (it is the nearest to ready), else
+   * one started for this task; undefined if it could not start.
+   */
+  private next(): Promise<WarmShim | undefined> {
+    const pending = this.starting.find((s) => !s.taken);
+    if (pending) {
+      pending.taken = true;
+      return pending.shim;
+    }
+    return this.canSpawn ? this.startOne(true).shim : Promise.resolve(undefined);
   }
 
   /** Starts one warm shim; resolves with it once ready, or undefined when it died first. */
