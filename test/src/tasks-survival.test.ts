@@ -18,10 +18,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TASKS_PROTO, loadGrpcPackage } from '@flotilla/protos';
-import { buildBusyboxImage, commandWords, ctr, ctrOk, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
+import { TASK_DIR, buildBusyboxImage, bundlesLeft, commandWords, ctr, ctrOk, mountsUnder, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
 
 const IMAGE = 'flotilla.test/busybox:latest';
-const TASK_DIR = 'io.containerd.runtime.v2.task';
+
 const COUNT = 20;
 const IDS = Array.from({ length: COUNT }, (_, i) => `c${i}`);
 /** Exits 5 on SIGTERM (a pid-namespace init only gets the signals it handles). */
@@ -383,18 +383,8 @@ describe(`20 containers survive kill -9 of runtime, gateway, and the whole Floti
 
     await waitFor('the shims to exit', 15_000, () => shimsOf(A).length === 0);
     for (const pid of pids.values()) assert.equal(running(pid), false);
-    for (const base of [join(stack!.state, TASK_DIR), join(stack!.root, TASK_DIR)]) {
-      let left: string[] = [];
-      try {
-        left = readdirSync(base).flatMap((ns) => readdirSync(join(base, ns)).map((id) => `${ns}/${id}`));
-      } catch {
-        /* never created */
-      }
-      assert.deepEqual(left, [], `bundles left under ${base}`);
-    }
-    const mounts = readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .filter((l) => l.split(' ')[1]?.startsWith(stack!.dir + '/'));
+    assert.deepEqual(bundlesLeft(stack!.state, stack!.root), [], 'bundles left');
+    const mounts = mountsUnder(stack!.dir);
     assert.deepEqual(mounts, [], 'mounts left');
     assert.deepEqual(fifosUnder(stack!.dir), [], 'FIFOs left under root/state');
     // ctr's own stdio FIFOs: `ctr task rm` removes them with the paths the (restarted) runtime reports.

@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TASKS_PROTO, loadGrpcPackage } from '@flotilla/protos';
-import { buildBusyboxImage, ctr, ctrOk, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
+import { TASK_DIR, buildBusyboxImage, bundlesLeft, ctr, ctrOk, mountsUnder, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
 import { startCtrEvents } from './ctr-events.js';
 
 const IMAGE = 'flotilla.test/busybox:latest';
 /** A namespace of our own: ctr puts containers in cgroup /<namespace>/<id>, shared by every daemon on the machine. */
 const NS = `fl-tasks-${randomBytes(4).toString('hex')}`;
-const TASK_DIR = 'io.containerd.runtime.v2.task';
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Pids of the shims serving the daemon at `address` (idle warm shims of its runtime aside). */
@@ -113,18 +113,8 @@ describe(`tasks under flotilla up (ctr, ${shim.name}, runc)`, () => {
     if (!stack) return;
     // No shim, bundle or mount of this stack is left once a test cleaned up after itself.
     await waitFor('shims of the stack to exit', 5_000, () => shimsOf(stack!.address).length === 0);
-    for (const base of [join(stack.state, TASK_DIR), join(stack.root, TASK_DIR)]) {
-      let left: string[] = [];
-      try {
-        left = readdirSync(base).flatMap((ns) => readdirSync(join(base, ns)).map((id) => `${ns}/${id}`));
-      } catch {
-        /* never created */
-      }
-      assert.deepEqual(left, [], `bundles left under ${base}`);
-    }
-    const mounts = readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .filter((l) => l.split(' ')[1]?.startsWith(join(stack!.state, TASK_DIR)));
+    assert.deepEqual(bundlesLeft(stack.state, stack.root), [], 'bundles left');
+    const mounts = mountsUnder(join(stack.state, TASK_DIR));
     assert.deepEqual(mounts, [], 'rootfs mounts left');
   });
 

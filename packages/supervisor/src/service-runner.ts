@@ -52,7 +52,7 @@ export class ServiceRunner {
     if (this.stopping) return;
     const entry = serviceEntry(this.o.name);
     // A supervisor killed outright takes its services along (SIGTERM: they drain and exit).
-    const [cmd, args] = tiedToParent(process.execPath, [entry]);
+    const [cmd, args] = tiedToParent(process.execPath, [...serviceNodeArgs(), entry]);
     const child = spawn(cmd, args, { env: this.o.env, stdio: ['ignore', 'inherit', 'inherit'] });
     this.child = child;
     this.status.pid = child.pid ?? 0;
@@ -84,4 +84,12 @@ export class ServiceRunner {
     if (this.child) await stopProcess(this.child, timeoutMs);
     this.status.state = 'stopped';
   }
+}
+
+/**
+ * Extra Node options for every service process from `$FLOTILLA_SERVICE_NODE_ARGS` (space-separated;
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile, which NODE_OPTIONS does not allow).
+ */
+export function serviceNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.FLOTILLA_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }

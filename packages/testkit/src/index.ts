@@ -6,3 +6,4 @@ export * from './processes.js';
 export * from './images/index.js';
 export * from './raw-tar.js';
 export * from './shims.js';
+export * from './leftovers.js';
