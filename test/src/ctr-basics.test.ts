@@ -270,15 +270,22 @@ describe('flotilla config', () => {
     assert.equal((d.grpc as Record<string, unknown>).max_recv_message_size, 16 * 1024 * 1024);
   });
 
-  it('flotilla up -c with an invalid value exits non-zero naming the key', { timeout: 30_000 }, async () => {
-    const file = join(tmp, 'bad.toml');
-    writeFileSync(file, '[grpc]\n max_recv_message_size = "abc"\n');
-    const d = join(tmp, 'bad');
-    const r = await runFlotilla(['up', '-c', file, '--root', join(d, 'root'), '--state', join(d, 'state'), '--address', join(d, 'state', 'containerd.sock')]);
-    assert.notEqual(r.code, 0);
-    assert.notEqual(r.code, 137, 'flotilla up did not exit by itself');
-    assert.match(r.stdout + r.stderr, /grpc\.max_recv_message_size/);
-    assert.equal(existsSync(join(d, 'state', 'containerd.sock')), false, 'nothing was started');
+  it('flotilla up -c with an invalid value exits non-zero naming the key', { timeout: 60_000 }, async () => {
+    const cases: [string, string, RegExp][] = [
+      ['bad', '[grpc]\n max_recv_message_size = "abc"\n', /grpc\.max_recv_message_size/],
+      // A plugin section's value is checked at startup too, not only by the runtime process.
+      ['bad-runtime', '[plugins."io.containerd.runtime.v2.task"]\n warm_shims = -1\n', /plugins\."io\.containerd\.runtime\.v2\.task"\.warm_shims/],
+    ];
+    for (const [name, toml, key] of cases) {
+      const file = join(tmp, `${name}.toml`);
+      writeFileSync(file, toml);
+      const d = join(tmp, name);
+      const r = await runFlotilla(['up', '-c', file, '--root', join(d, 'root'), '--state', join(d, 'state'), '--address', join(d, 'state', 'containerd.sock')]);
+      assert.notEqual(r.code, 0, name);
+      assert.notEqual(r.code, 137, `${name}: flotilla up did not exit by itself`);
+      assert.match(r.stdout + r.stderr, key);
+      assert.equal(existsSync(join(d, 'state', 'containerd.sock')), false, `${name}: nothing was started`);
+    }
   });
 
   it('flotilla up -c with an unknown key warns in the log and starts', { timeout: 60_000 }, async () => {

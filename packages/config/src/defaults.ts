@@ -9,6 +9,12 @@ export const GC_SCHEDULER_PLUGIN = 'io.containerd.gc.v1.scheduler';
 /** Plugin ID of the LMDB metadata store section. */
 export const LMDB_METADATA_PLUGIN = 'io.containerd.metadata.v1.lmdb';
 
+/** Plugin ID of the runtime v2 task manager section (the runtime service). */
+export const RUNTIME_TASK_PLUGIN = 'io.containerd.runtime.v2.task';
+
+/** Largest accepted `warm_shims` of the runtime section. */
+export const MAX_WARM_SHIMS = 64;
+
 /** Every accepted `debug.level`, least to most severe. */
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -56,6 +62,7 @@ export function defaultConfig(): FlotillaConfig {
         expire_check_interval: '30s',
       },
       [LMDB_METADATA_PLUGIN]: { map_size_mb: 1024, no_sync: false },
+      [RUNTIME_TASK_PLUGIN]: { runtimes: {}, runc_root: '', publish_binary: '', shim_debug: false, warm_shims: 1 },
     },
   };
 }

@@ -14,6 +14,7 @@ export type {
   LmdbMetadataConfig,
   LogLevel,
   PluginsConfig,
+  RuntimeTaskConfig,
   SupervisorConfig,
   TtrpcConfig,
 } from './types.js';
@@ -24,10 +25,12 @@ export {
   GC_SCHEDULER_PLUGIN,
   LMDB_METADATA_PLUGIN,
   LOG_LEVELS,
+  MAX_WARM_SHIMS,
+  RUNTIME_TASK_PLUGIN,
   defaultConfig,
 } from './defaults.js';
 /** Derived values. */
-export { ttrpcAddress } from './derived.js';
+export { runcRoot, ttrpcAddress } from './derived.js';
 /** Go-style duration strings. */
 export { parseDuration } from './duration.js';
 /** The error type thrown by this package (check its numeric `code`). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { defaultConfig } from './defaults.js';
-import { ttrpcAddress } from './derived.js';
+import { runcRoot, ttrpcAddress } from './derived.js';
 import { loadConfig, type LoadOptions } from './load.js';
 import { renderDefaultToml, renderToml } from './render.js';
 
@@ -66,6 +66,9 @@ test('dump round-trips through loadConfig', () => {
     'port = 4333',
     '[plugins."io.containerd.gc.v1.scheduler"]',
     'startup_delay = "1m"',
+    '[plugins."io.containerd.runtime.v2.task"]',
+    'runtimes = { "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2", "io.x.v1" = "/opt/x" }',
+    'warm_shims = 4',
     '[plugins."io.containerd.grpc.v1.cri"]',
     'sandbox_image = "pause:3.10"',
     '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
@@ -78,6 +81,11 @@ test('dump round-trips through loadConfig', () => {
   assert.deepEqual(second.config, first.config);
   assert.deepEqual(second.warnings, []);
   assert.equal(first.config.root, '/srv/flotilla');
+  assert.deepEqual(first.config.plugins['io.containerd.runtime.v2.task'], {
+    ...defaultConfig().plugins['io.containerd.runtime.v2.task'],
+    runtimes: { 'io.containerd.runc.v2': '/usr/bin/containerd-shim-runc-v2', 'io.x.v1': '/opt/x' },
+    warm_shims: 4,
+  });
   assert.deepEqual(first.config.plugins['io.containerd.grpc.v1.cri'], {
     sandbox_image: 'pause:3.10',
     containerd: { runtimes: { runc: { runtime_type: 'io.containerd.runc.v2', options: { SystemdCgroup: true } } } },
@@ -169,7 +177,43 @@ test('invalid values throw code 3 naming the key', () => {
   const lmdb = '[plugins."io.containerd.metadata.v1.lmdb"]\n';
   assertInvalid(lmdb + 'map_size_mb = 0', 'plugins."io.containerd.metadata.v1.lmdb".map_size_mb');
   assertInvalid(lmdb + 'no_sync = "yes"', 'plugins."io.containerd.metadata.v1.lmdb".no_sync');
+  const rt = '[plugins."io.containerd.runtime.v2.task"]\n';
+  const rtKey = (k: string) => `plugins."io.containerd.runtime.v2.task".${k}`;
+  assertInvalid(rt + 'runtimes = "/usr/bin/shim"', rtKey('runtimes'), /must be a table of runtime name = absolute shim path/);
+  assertInvalid(rt + 'runtimes = ["/usr/bin/shim"]', rtKey('runtimes'));
+  assertInvalid(rt + 'runtimes = { "io.containerd.runc.v2" = "shim" }', rtKey('runtimes."io.containerd.runc.v2"'), /absolute path, got "shim"$/);
+  assertInvalid(rt + 'runtimes = { runc = 1 }', rtKey('runtimes.runc'), /absolute path/);
+  assertInvalid(rt + 'runtimes = { runc = { path = "/x" } }', rtKey('runtimes.runc'));
+  assertInvalid(rt + 'runc_root = "run/runc"', rtKey('runc_root'), /empty or an absolute path/);
+  assertInvalid(rt + 'runc_root = false', rtKey('runc_root'));
+  assertInvalid(rt + 'publish_binary = "flotilla"', rtKey('publish_binary'), /empty or an absolute path/);
+  assertInvalid(rt + 'shim_debug = 1', rtKey('shim_debug'), /true or false/);
+  assertInvalid(rt + 'warm_shims = -1', rtKey('warm_shims'), /an integer from 0 to 64, got -1$/);
+  assertInvalid(rt + 'warm_shims = 65', rtKey('warm_shims'));
+  assertInvalid(rt + 'warm_shims = 1.5', rtKey('warm_shims'));
+  assertInvalid(rt + 'warm_shims = "1"', rtKey('warm_shims'));
+  assertInvalid('[plugins]\n"io.containerd.runtime.v2.task" = 1', 'plugins."io.containerd.runtime.v2.task"', /table/);
 });
+
+test('runtime section: edge values are accepted, unknown keys warn, runtimes is replaced whole', () => {
+  const rt = '[plugins."io.containerd.runtime.v2.task"]\n';
+  const r = load({ file: file(rt + 'warm_shims = 64\nrunc_root = "/run/containerd/runc"\nruntime = "io.containerd.runc.v2"\n') });
+  const s = r.config.plugins['io.containerd.runtime.v2.task'];
+  assert.equal(s.warm_shims, 64);
+  assert.equal(s.runc_root, '/run/containerd/runc');
+  assert.deepEqual(s.runtimes, {});
+  assert.deepEqual(r.warnings, ['unknown config key "plugins."io.containerd.runtime.v2.task".runtime" ignored']);
+  assert.equal(load({ file: file(rt + 'warm_shims = 0') }).config.plugins['io.containerd.runtime.v2.task'].warm_shims, 0);
+  const layered = load({
+    file: file(rt + 'runtimes = { a = "/a", b = "/b" }'),
+    overrides: { plugins: { 'io.containerd.runtime.v2.task': { runtimes: { c: '/c' } } } },
+  });
+  assert.deepEqual(layered.config.plugins['io.containerd.runtime.v2.task'].runtimes, { c: '/c' });
+  const proto = load({ file: file(rt + 'runtimes = { "__proto__" = "/p" }') }).config.plugins['io.containerd.runtime.v2.task'].runtimes;
+  assert.deepEqual(Object.keys(proto), ['__proto__']);
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+});
+
 
 test('TOML syntax errors throw code 3', () => {
   assert.throws(() => load({ file: file('[grpc\naddress = 1') }), (err: Error & { code?: number }) => err.code === 3);
@@ -181,6 +225,15 @@ test('a missing explicit file is an error', () => {
     () => load({ file: path }),
     (err: Error & { code?: number }) => err.code === 5 && err.message.includes(path),
   );
+});
+
+test('runcRoot derives from state unless runc_root is set', () => {
+  const cfg = defaultConfig();
+  assert.equal(runcRoot(cfg), '/run/flotilla/runc');
+  cfg.state = '/tmp/s';
+  assert.equal(runcRoot(cfg), '/tmp/s/runc');
+  cfg.plugins['io.containerd.runtime.v2.task'].runc_root = '/run/containerd/runc';
+  assert.equal(runcRoot(cfg), '/run/containerd/runc');
 });
 
 test('ttrpcAddress derives from grpc.address unless set', () => {

@@ -1,11 +1,12 @@
 /** The explanatory comments written above each key by `renderDefaultToml`. */
-import { GC_SCHEDULER_PLUGIN, LMDB_METADATA_PLUGIN } from './defaults.js';
+import { GC_SCHEDULER_PLUGIN, LMDB_METADATA_PLUGIN, MAX_WARM_SHIMS, RUNTIME_TASK_PLUGIN } from './defaults.js';
 import type {
   BusConfig,
   DebugConfig,
   GcSchedulerConfig,
   GrpcConfig,
   LmdbMetadataConfig,
+  RuntimeTaskConfig,
   SupervisorConfig,
   TtrpcConfig,
 } from './types.js';
@@ -14,7 +15,7 @@ import type {
 export interface SectionNotes<T> {
   /** Comment above the `[table]` header. */
   about: string;
-  /** Comment above each key; also fixes the order keys are written in. */
+  /** Comment above each key (a `\n` starts another comment line); also fixes the order keys are written in. */
   keys: { [K in keyof T]-?: string };
 }
 
@@ -85,6 +86,7 @@ export const SECTION_NOTES: {
 export const PLUGIN_NOTES: {
   [GC_SCHEDULER_PLUGIN]: SectionNotes<GcSchedulerConfig>;
   [LMDB_METADATA_PLUGIN]: SectionNotes<LmdbMetadataConfig>;
+  [RUNTIME_TASK_PLUGIN]: SectionNotes<RuntimeTaskConfig>;
 } = {
   [GC_SCHEDULER_PLUGIN]: {
     about: 'Garbage collection scheduling.',
@@ -102,6 +104,24 @@ export const PLUGIN_NOTES: {
     keys: {
       map_size_mb: 'Maximum database size, in MiB.',
       no_sync: 'Skip fsync on commit: faster, but recent writes can be lost on power loss.',
+    },
+  },
+  [RUNTIME_TASK_PLUGIN]: {
+    about: 'Runtime service: starts a shim per task (settings are Flotilla\'s own).',
+    keys: {
+      runtimes:
+        "Runtime name -> absolute path of its shim binary. io.containerd.runc.v2 and\n" +
+        "io.containerd.flotilla.v2 default to Flotilla's shim; other names resolve as\n" +
+        'containerd does (containerd-shim-<name>-<version> on PATH). Example:\n' +
+        'runtimes = { "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2" }',
+      runc_root:
+        'State root given to runc shims whose options name none; empty means <state>/runc.\n' +
+        '"/run/containerd/runc" is runc\'s own default, shared with containerd\'s shims.',
+      publish_binary: 'What shims get as -publish-binary; empty means this installation\'s flotilla command.',
+      shim_debug: 'Start shims with -debug.',
+      warm_shims:
+        `Idle Flotilla shims kept started, so a task create skips the shim's start-up (0 to ${MAX_WARM_SHIMS}).\n` +
+        '0 starts every shim cold, as containerd does.',
     },
   },
 };

@@ -1,11 +1,11 @@
 /** Writing configs back out as TOML. */
 import { stringify } from 'smol-toml';
 import { defaultConfig } from './defaults.js';
-import { keyPath, tomlKey, tomlString } from './keys.js';
+import { isTable, keyPath, tomlKey, tomlString } from './keys.js';
 import { PLUGIN_NOTES, SECTION_NOTES, TOP_NOTES, type SectionNotes } from './notes.js';
 import type { FlotillaConfig } from './types.js';
 
-/** One scalar or array-of-scalars value in TOML syntax. */
+/** One value in TOML syntax: a scalar, an array, or a table written as an inline table. */
 function tomlValue(v: unknown): string {
   if (typeof v === 'string') return tomlString(v);
   if (typeof v === 'boolean') return String(v);
@@ -15,6 +15,11 @@ function tomlValue(v: unknown): string {
     return String(v);
   }
   if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  if (isTable(v)) {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    if (!entries.length) return '{}';
+    return `{ ${entries.map(([k, x]) => `${tomlKey(k)} = ${tomlValue(x)}`).join(', ')} }`;
+  }
   throw new TypeError(`cannot write ${typeof v} as a TOML value`);
 }
 
@@ -24,7 +29,7 @@ class Writer {
   constructor(private readonly comments: boolean) {}
 
   note(text: string, indent = ''): void {
-    if (this.comments) this.lines.push(`${indent}# ${text}`);
+    if (this.comments) for (const line of text.split('\n')) this.lines.push(`${indent}# ${line}`);
   }
 
   key(key: string, value: unknown, note: string, indent = ''): void {

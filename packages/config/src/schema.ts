@@ -3,10 +3,10 @@
  * value or throws a `ConfigError` (code 3) that names the dotted key.
  */
 import { posix } from 'node:path';
-import { GC_SCHEDULER_PLUGIN, LMDB_METADATA_PLUGIN, LOG_LEVELS } from './defaults.js';
+import { GC_SCHEDULER_PLUGIN, LMDB_METADATA_PLUGIN, LOG_LEVELS, MAX_WARM_SHIMS, RUNTIME_TASK_PLUGIN } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, INVALID_ARGUMENT } from './errors.js';
-import { describeValue } from './keys.js';
+import { describeValue, isTable, keyPath } from './keys.js';
 import type {
   BusConfig,
   DebugConfig,
@@ -15,6 +15,7 @@ import type {
   GrpcConfig,
   LmdbMetadataConfig,
   LogLevel,
+  RuntimeTaskConfig,
   SupervisorConfig,
   TtrpcConfig,
 } from './types.js';
@@ -41,6 +42,10 @@ const anyString: Check<string> = (v, p) => (typeof v === 'string' ? v : invalid(
 const nonEmpty: Check<string> = (v, p) => (typeof v === 'string' && v !== '' ? v : invalid(p, 'a non-empty string', v));
 const absolutePath: Check<string> = (v, p) =>
   typeof v === 'string' && posix.isAbsolute(v) ? v : invalid(p, 'an absolute path', v);
+const absolutePathOrEmpty: Check<string> = (v, p) =>
+  typeof v === 'string' && (v === '' || posix.isAbsolute(v)) ? v : invalid(p, 'empty or an absolute path', v);
+const warmShims: Check<number> = (v, p) =>
+  isInt(v) && v >= 0 && v <= MAX_WARM_SHIMS ? v : invalid(p, `an integer from 0 to ${MAX_WARM_SHIMS}`, v);
 const ratio: Check<number> = (v, p) =>
   typeof v === 'number' && v >= 0 && v <= 1 ? v : invalid(p, 'a number from 0 to 1', v);
 const logLevel: Check<LogLevel> = (v, p) =>
@@ -71,6 +76,19 @@ const serviceList: Check<string[]> = (v, p) => {
     return invalid(p, 'an array of distinct, non-empty service names', v);
   }
   return list;
+};
+
+/** A table of runtime name → absolute shim path; a bad entry is reported by its own key. */
+const runtimeTable: Check<Record<string, string>> = (v, p) => {
+  if (!isTable(v)) return invalid(p, 'a table of runtime name = absolute shim path', v);
+  const out: Record<string, string> = {};
+  for (const [name, path] of Object.entries(v)) {
+    if (path === undefined) continue;
+    const k = keyPath(p, name);
+    // defineProperty: a runtime called "__proto__" stays data.
+    Object.defineProperty(out, name, { value: absolutePath(path, k), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 };
 
 const version: Check<2> = (v, p) => {
@@ -126,6 +144,7 @@ export const SECTIONS: {
 export const PLUGIN_SECTIONS: {
   [GC_SCHEDULER_PLUGIN]: SectionSpec<GcSchedulerConfig>;
   [LMDB_METADATA_PLUGIN]: SectionSpec<LmdbMetadataConfig>;
+  [RUNTIME_TASK_PLUGIN]: SectionSpec<RuntimeTaskConfig>;
 } = {
   [GC_SCHEDULER_PLUGIN]: {
     pause_threshold: ratio,
@@ -136,6 +155,13 @@ export const PLUGIN_SECTIONS: {
     expire_check_interval: duration,
   },
   [LMDB_METADATA_PLUGIN]: { map_size_mb: positiveInt, no_sync: bool },
+  [RUNTIME_TASK_PLUGIN]: {
+    runtimes: runtimeTable,
+    runc_root: absolutePathOrEmpty,
+    publish_binary: absolutePathOrEmpty,
+    shim_debug: bool,
+    warm_shims: warmShims,
+  },
 };
 
 /** Checks that relate several keys; run once on the fully merged config. */

@@ -93,6 +93,26 @@ export type LmdbMetadataConfig = {
 };
 
 /**
+ * Section `plugins."io.containerd.runtime.v2.task"`: the runtime service that runs shims.
+ * All keys are Flotilla's (containerd 1.6 has no such settings for v2 shims).
+ */
+export type RuntimeTaskConfig = {
+  /**
+   * Runtime name → absolute path of its shim binary, consulted before the PATH lookup
+   * (e.g. `{ "io.containerd.runc.v2": "/usr/bin/containerd-shim-runc-v2" }`). Replaced whole by each layer.
+   */
+  runtimes: Record<string, string>;
+  /** runc state root given to runc shims whose options name none; `""` means `<state>/runc`. */
+  runc_root: string;
+  /** `-publish-binary` of shims; `""` means the flotilla command of the installation. */
+  publish_binary: string;
+  /** Pass `-debug` to shims. */
+  shim_debug: boolean;
+  /** Idle Flotilla shims kept started so a task create skips the shim's start-up (0..64; 0 = cold starts). */
+  warm_shims: number;
+};
+
+/**
  * The `[plugins]` table: per-plugin sections keyed by plugin ID.
  * Known sections are typed; any other plugin table (e.g. the CRI one) is kept as free-form data.
  */
@@ -101,6 +121,8 @@ export interface PluginsConfig {
   'io.containerd.gc.v1.scheduler': GcSchedulerConfig;
   /** LMDB metadata store. */
   'io.containerd.metadata.v1.lmdb': LmdbMetadataConfig;
+  /** Runtime v2 task manager (shims). */
+  'io.containerd.runtime.v2.task': RuntimeTaskConfig;
   /** Any other plugin's section, kept as parsed. */
   [pluginId: string]: Record<string, unknown>;
 }

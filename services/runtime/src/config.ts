@@ -1,30 +1,33 @@
 /**
- * The runtime service's configuration: containerd's `io.containerd.runtime.v2.task` plugin section
- * (free-form in the config package), with defaults and validation.
+ * The runtime service's configuration, built from the config package's typed and validated
+ * `io.containerd.runtime.v2.task` plugin section (see `RuntimeTaskConfig` in @flotilla/config and
+ * `flotilla config default`) plus values derived from the rest of the config.
  *
  * ```toml
  * [plugins."io.containerd.runtime.v2.task"]
  * # Flotilla: runtime name → shim binary. Names not listed resolve as containerd does
- * # (io.containerd.runc.v2 → containerd-shim-runc-v2 on PATH; an absolute path is used as is).
+ * # (io.containerd.runc.v2 → containerd-shim-runc-v2 on PATH; an absolute path is used as is),
+ * # except that io.containerd.runc.v2 and io.containerd.flotilla.v2 default to Flotilla's shim.
  * runtimes = { "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2" }
  * # Flotilla: `root` given to runc shims (Debian's and Flotilla's) whose options leave it empty,
- * # so two daemons on one machine never share runc state. "" leaves runc's default (/run/containerd/runc).
- * runc_root = ""            # default <state>/runc
+ * # so two daemons on one machine never share runc state. "" means <state>/runc; write
+ * # "/run/containerd/runc" to use runc's own default (the root containerd's shims use).
+ * runc_root = ""
  * # What shims get as -publish-binary (runc v2 shims publish over ttrpc and never run it).
- * publish_binary = ""       # default: the flotilla command of this checkout
+ * publish_binary = ""       # "" = the flotilla command of this checkout
  * shim_debug = false        # pass -debug to shims
  * # Flotilla: idle Flotilla shims kept started, so a task create skips the shim's start-up.
- * warm_shims = 1            # 0 = start every shim cold, as containerd does
+ * warm_shims = 1            # 0..64; 0 = start every shim cold, as containerd does
  * ```
  */
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgument } from '@flotilla/api';
-import { ttrpcAddress, type FlotillaConfig } from '@flotilla/config';
+import { RUNTIME_TASK_PLUGIN, defaultConfig, runcRoot, ttrpcAddress, type FlotillaConfig, type RuntimeTaskConfig } from '@flotilla/config';
 
 /** Plugin id (type.id) of the runtime v2 task manager. */
-export const RUNTIME_PLUGIN = 'io.containerd.runtime.v2.task';
+export const RUNTIME_PLUGIN = RUNTIME_TASK_PLUGIN;
 
 /** containerd's timeouts around shims (`io.containerd.timeout.shim.*`, `task.state`), in ms. */
 export interface RuntimeTimeouts {
@@ -53,7 +56,7 @@ export interface RuntimeConfig {
   ttrpcGid: number;
   /** Runtime name → shim binary, before the PATH lookup. */
   runtimes: Record<string, string>;
-  /** runc state root for runc shims whose options set none; "" = the shim's default. */
+  /** runc state root for runc shims whose options set none: `runc_root`, or `<state>/runc` when it is "". */
   runcRoot: string;
   /** `-publish-binary` of shims. */
   publishBinary: string;
@@ -71,6 +74,27 @@ export const DEFAULT_TIMEOUTS: Readonly<RuntimeTimeouts> = Object.freeze({ load:
 
 function bad(key: string, expected: string, v: unknown): never {
   throw invalidArgument(`invalid config: plugins.${JSON.stringify(RUNTIME_PLUGIN)}.${key} must be ${expected}, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * The runtime section of `cfg`. loadConfig has validated it; this only fills keys missing from a
+ * hand-built or older config with the defaults and refuses values of the wrong type.
+ */
+function runtimeSection(cfg: FlotillaConfig): RuntimeTaskConfig {
+  const dflt = defaultConfig().plugins[RUNTIME_PLUGIN];
+  const raw: Partial<RuntimeTaskConfig> | undefined = cfg.plugins[RUNTIME_PLUGIN];
+  const s: RuntimeTaskConfig = { ...dflt };
+  for (const k of Object.keys(dflt) as (keyof RuntimeTaskConfig)[]) {
+    const v: unknown = raw?.[k];
+    if (v === undefined) continue;
+    const type = typeof dflt[k];
+    if (typeof v !== type || Array.isArray(v) || v === null) bad(k, type === 'object' ? 'a table' : `a ${type}`, v);
+    (s as Record<string, unknown>)[k] = v;
+  }
+  for (const [name, path] of Object.entries(s.runtimes)) {
+    if (typeof path !== 'string') bad(`runtimes.${JSON.stringify(name)}`, 'a path', path);
+  }
+  return s;
 }
 
 /** The flotilla command of this checkout (`bin/flotilla`), or node itself when it is not there. */
@@ -93,23 +117,9 @@ function flotillaShimLauncher(): string {
   return existsSync(shim) ? shim : '';
 }
 
-/** Extracts and validates the runtime settings; throws InvalidArgument naming the bad key. */
+/** The runtime settings of `cfg`; throws InvalidArgument naming the key if a value has the wrong type. */
 export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
-  const raw = cfg.plugins[RUNTIME_PLUGIN];
-  const s: Record<string, unknown> = raw && typeof raw === 'object' ? raw : {};
-  const runtimes = s.runtimes ?? {};
-  if (typeof runtimes !== 'object' || runtimes === null || Array.isArray(runtimes)) bad('runtimes', 'a table of runtime name = binary path', runtimes);
-  for (const [name, path] of Object.entries(runtimes)) {
-    if (typeof path !== 'string' || !isAbsolute(path)) bad(`runtimes.${JSON.stringify(name)}`, 'an absolute path', path);
-  }
-  const runcRoot = s.runc_root ?? join(cfg.state, 'runc');
-  if (typeof runcRoot !== 'string' || (runcRoot !== '' && !isAbsolute(runcRoot))) bad('runc_root', 'empty or an absolute path', runcRoot);
-  const publishBinary = s.publish_binary ?? '';
-  if (typeof publishBinary !== 'string' || (publishBinary !== '' && !isAbsolute(publishBinary))) bad('publish_binary', 'empty or an absolute path', publishBinary);
-  const shimDebug = s.shim_debug ?? false;
-  if (typeof shimDebug !== 'boolean') bad('shim_debug', 'true or false', shimDebug);
-  const warmShims = s.warm_shims ?? 1;
-  if (typeof warmShims !== 'number' || !Number.isInteger(warmShims) || warmShims < 0 || warmShims > 64) bad('warm_shims', 'an integer from 0 to 64', warmShims);
+  const s = runtimeSection(cfg);
   const flotillaShim = flotillaShimLauncher();
   return {
     stateDir: join(cfg.state, RUNTIME_PLUGIN),
@@ -118,12 +128,12 @@ export function runtimeConfig(cfg: FlotillaConfig): RuntimeConfig {
     ttrpcAddress: ttrpcAddress(cfg),
     ttrpcUid: cfg.ttrpc.uid,
     ttrpcGid: cfg.ttrpc.gid,
-    runtimes: { ...defaultRuntimes(flotillaShim), ...(runtimes as Record<string, string>) },
-    runcRoot,
-    publishBinary: publishBinary || defaultPublishBinary(),
-    shimDebug,
+    runtimes: { ...defaultRuntimes(flotillaShim), ...s.runtimes },
+    runcRoot: runcRoot(cfg),
+    publishBinary: s.publish_binary || defaultPublishBinary(),
+    shimDebug: s.shim_debug,
     flotillaShim,
-    warmShims,
+    warmShims: s.warm_shims,
     timeouts: { ...DEFAULT_TIMEOUTS },
   };
 }
