@@ -1,7 +1,7 @@
 /** Unit test of the soak's memory verdict input (the soak itself is not run here: `npm run soak`). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { floors } from './soak.js';
+import { floors, fullGcs, heapMedians } from './soak.js';
 
 const series = (values: (number | undefined)[], every: number) => values.map((value, i) => ({ run: i * every, value }));
 
@@ -21,5 +21,33 @@ describe('soak floors', () => {
   it('has no verdict when a sample is missing (the process went away)', () => {
     assert.deepEqual(floors(series([1, undefined, 3], 1), 2), {});
     assert.deepEqual(floors([], 10), {});
+  });
+});
+
+describe('soak heap verdict', () => {
+  it('reads the live heap a Mark-Compact leaves from --trace-gc lines', () => {
+    const text = [
+      '[29211:0x3be8fca0]    10699 ms: Mark-Compact 13.4 (29.2) -> 9.5 (28.5) MB, 2.73 / 0.01 ms  (+ 5.0 ms in 69 steps since start of marking)',
+      '[29215:0x9898c80]     8203 ms: Mark-Compact (reduce) 8.8 (16.2) -> 7.1 (9.7) MB, 4.40 / 0.02 ms',
+      '[29211:0x3be8fca0]    10700 ms: Scavenge 13.4 (29.2) -> 9.5 (28.5) MB, 0.5 / 0.0 ms',
+      '{"level":30,"msg":"not a gc line"}',
+    ].join('\n');
+    assert.deepEqual(fullGcs(text), [
+      { pid: 29211, afterMb: 9.5 },
+      { pid: 29215, afterMb: 7.1 },
+    ]);
+  });
+
+  it('compares the median of the last quarter with the median of the third, warm-up half left out', () => {
+    const pts = [
+      { run: 100, mb: 30 }, // warm-up: ignored
+      { run: 600, mb: 10 },
+      { run: 700, mb: 11 },
+      { run: 750, mb: 12 },
+      { run: 800, mb: 11 },
+      { run: 1000, mb: 12 },
+    ];
+    assert.deepEqual(heapMedians(pts, 1000), { first: 11, last: 11 });
+    assert.deepEqual(heapMedians([{ run: 900, mb: 5 }], 1000), { first: undefined, last: 5 });
   });
 });

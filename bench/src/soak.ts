@@ -20,11 +20,15 @@
  *    - bundles: none left under `<state>|<root>/io.containerd.runtime.v2.task/<ns>`, no runc state
  *      under `<state>/runc/<ns>`, no shim socket of any run's id in /run/containerd/s;
  *    - API: no task or container left in the namespace, no more snapshots than at the baseline;
- *    - memory: per process, the VmRSS series from the baseline to the end. The first half of the
- *      runs is the memory warm-up (Node heaps grow for hundreds of runs before their first major
- *      GC); the verdict compares the floor (lowest sample) of the last quarter with the floor of
- *      the third: "flat" when it grew less than --memory-threshold percent (default 10) or less
- *      than 4 MiB, else "growing". Below 500 runs the verdict is advisory ("growing?", not a failure).
+ *    - memory: per process, the VmRSS series from the baseline to the end (printed). The first half
+ *      of the runs is the memory warm-up. For the services (Node, run with --trace-gc) the verdict
+ *      is on the live heap each full collection leaves: the median of the last quarter against the
+ *      median of the third, "flat" when it grew less than --memory-threshold percent (default 10)
+ *      or less than 2 MiB — RSS alone misleads, as V8 grows its heap's capacity for hundreds of
+ *      runs before it collects. For the others (supervisor, nats-server), or a service without full
+ *      collections in both quarters, the verdict compares the lowest RSS sample of the last quarter
+ *      with the lowest of the third (4 MiB floor). Below 500 runs the verdict is advisory
+ *      ("growing?", not a failure).
  * 5. Prints the series and the verdicts, stops the stack, exits 1 if anything leaked or grew, or a
  *    run failed.
  */
@@ -68,6 +72,8 @@ process, mount, descriptor, bundle or memory leaked; exits 1 if something did.
 
 /** Growth below this many MiB is never "growing", whatever the percentage (GC and JIT noise). */
 const MEMORY_FLOOR_MIB = 4;
+/** Growth of the live heap below this (MB) never counts as growing, whatever the percentage. */
+const HEAP_FLOOR_MIB = 2;
 /**
  * Fewer runs than this give an advisory memory verdict only (printed, not failing the soak): in
  * 300-run soaks the metadata heap still grew until run ~150 and the gateway's first major GC came
@@ -214,6 +220,42 @@ export function floors(points: readonly { run: number; value: number | undefined
   return { first: Math.min(...q3.map((p) => p.value)), last: Math.min(...q4.map((p) => p.value)) };
 }
 
+/** One V8 full collection seen in `--trace-gc` output: the live heap (MB) it left. */
+export interface FullGc {
+  pid: number;
+  afterMb: number;
+}
+
+const MARK_COMPACT = /^\[(\d+):0x[0-9a-f]+\]\s+\d+ ms: Mark-Compact(?: \(reduce\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \(/;
+
+/** The Mark-Compact lines of `--trace-gc` output in `text`. */
+export function fullGcs(text: string): FullGc[] {
+  const out: FullGc[] = [];
+  for (const line of text.split('\n')) {
+    const m = MARK_COMPACT.exec(line);
+    if (m) out.push({ pid: Number(m[1]), afterMb: Number(m[2]) });
+  }
+  return out;
+}
+
+/**
+ * The heap verdict's figures: the median live heap after the full collections of the third
+ * quarter of the runs and of the last quarter (the warm-up half left out). A leak raises what a
+ * full collection leaves; a heap that only grows its capacity (RSS) does not. Undefined when a
+ * quarter saw no full collection.
+ */
+export function heapMedians(points: readonly { run: number; mb: number }[], runs: number): { first?: number; last?: number } {
+  const median = (xs: number[]) => {
+    if (xs.length === 0) return undefined;
+    const v = [...xs].sort((a, b) => a - b);
+    return v[Math.floor((v.length - 1) / 2)];
+  };
+  return {
+    first: median(points.filter((p) => p.run > runs / 2 && p.run <= (runs * 3) / 4).map((p) => p.mb)),
+    last: median(points.filter((p) => p.run > (runs * 3) / 4).map((p) => p.mb)),
+  };
+}
+
 const mib = (kib: number | undefined) => (kib === undefined ? '-' : (kib / 1024).toFixed(1));
 const pad = (s: string, n: number) => s.padStart(n);
 
@@ -234,6 +276,8 @@ export async function soak(argv: string[], out: (line: string) => void = (l) => 
   const ns = `soak-${Date.now().toString(36)}`;
   const log = (l: string) => process.stderr.write(`soak: ${l}\n`);
   log(`starting flotilla up; ${o.warmup} warm-up run(s), then ${o.runs} run(s) in namespace ${ns}`);
+  // Every service reports its full collections (--trace-gc): the memory verdict's real signal.
+  process.env.FLOTILLA_SERVICE_NODE_ARGS = [process.env.FLOTILLA_SERVICE_NODE_ARGS, '--trace-gc'].filter(Boolean).join(' ');
   const stack = await startFlotilla({ args: o.config ? ['-c', o.config] : [] });
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -280,11 +324,20 @@ export async function soak(argv: string[], out: (line: string) => void = (l) => 
     };
     log(`baseline after warm-up: ${tracked.map((p) => `${p.name} ${mib(samples[0].memory[p.name]?.rss)} MiB ${samples[0].fds[p.name]} fds`).join(', ')}`);
 
+    // Full collections per service, each tagged with the sample window (run count) it ended in.
+    const heap = new Map<number, { run: number; mb: number }[]>();
+    let logSeen = stack.log().length;
+    const collectGcs = (run: number) => {
+      const text = stack.log();
+      for (const g of fullGcs(text.slice(logSeen))) heap.set(g.pid, [...(heap.get(g.pid) ?? []), { run, mb: g.afterMb }]);
+      logSeen = text.lastIndexOf('\n') + 1;
+    };
     const t0 = Date.now();
     for (let i = 1; i <= o.runs; i++) {
       const ms = await one(`s${i}`);
       if (ms !== undefined) latencies.push(ms);
       if (i % o.sampleEvery === 0 || i === o.runs) {
+        collectGcs(i);
         const s = sample(i, tracked);
         samples.push(s);
         const recent = latencies.slice(-o.sampleEvery);
@@ -354,25 +407,36 @@ export async function soak(argv: string[], out: (line: string) => void = (l) => 
 
     out('');
     out(
-      `memory (VmRSS MiB at runs ${samples.map((s) => s.run).join(', ')}; first half = warm-up; verdict on the lowest sample of the last quarter ` +
-        `against the lowest of the third, threshold ${o.memoryThreshold}% and ${MEMORY_FLOOR_MIB} MiB; overall = baseline to end):`,
+      `memory: VmRSS MiB at runs ${samples.map((s) => s.run).join(', ')}; first half = warm-up. Verdict for Node services: the live heap a full ` +
+        `collection leaves (--trace-gc), median of the last quarter against the third, threshold ${o.memoryThreshold}% and ${HEAP_FLOOR_MIB} MiB ` +
+        `(RSS only shows V8 growing its heap's capacity); for the others: the lowest RSS sample of the last quarter against the third, ` +
+        `threshold ${o.memoryThreshold}% and ${MEMORY_FLOOR_MIB} MiB.`,
     );
     const advisory: string[] = [];
     const total = (s: Sample, k: keyof Memory) => tracked.reduce((a, p) => a + (s.memory[p.name]?.[k] ?? 0), 0);
+    const sign = (x: number) => (x >= 0 ? '+' : '');
     for (const p of tracked) {
       const points = [...samples, end].map((s) => ({ run: s.run, value: s.memory[p.name]?.rss }));
-      const { first, last } = floors(points, o.runs);
       const base = points[0].value;
       const final = points[points.length - 1].value;
+      const overall = base !== undefined && final !== undefined ? `overall RSS ${sign(final - base)}${(((final - base) / base) * 100).toFixed(1)}%` : '';
+      const gcs = heap.get(p.pid) ?? [];
+      const h = heapMedians(gcs, o.runs);
       let verdict = 'gone';
       let growth = '';
-      if (first !== undefined && last !== undefined && base !== undefined && final !== undefined) {
-        const pct = ((last - first) / first) * 100;
-        const grew = pct >= o.memoryThreshold && (last - first) / 1024 >= MEMORY_FLOOR_MIB;
+      if (h.first !== undefined && h.last !== undefined) {
+        const pct = ((h.last - h.first) / h.first) * 100;
+        const grew = pct >= o.memoryThreshold && h.last - h.first >= HEAP_FLOOR_MIB;
         verdict = grew ? (o.runs >= MIN_RUNS_FOR_MEMORY_VERDICT ? 'GROWING' : 'growing?') : 'flat';
-        const sign = (x: number) => (x >= 0 ? '+' : '');
-        const overall = ((final - base) / base) * 100;
-        growth = `last quarter ${sign(pct)}${pct.toFixed(1)}% (${sign(last - first)}${mib(last - first)} MiB); overall ${sign(overall)}${overall.toFixed(1)}%`;
+        growth = `heap after full GC ${h.first.toFixed(1)} → ${h.last.toFixed(1)} MB (${sign(pct)}${pct.toFixed(1)}%, ${gcs.length} full GCs); ${overall}`;
+      } else {
+        const { first, last } = floors(points, o.runs);
+        if (first !== undefined && last !== undefined && base !== undefined && final !== undefined) {
+          const pct = ((last - first) / first) * 100;
+          const grew = pct >= o.memoryThreshold && (last - first) / 1024 >= MEMORY_FLOOR_MIB;
+          verdict = grew ? (o.runs >= MIN_RUNS_FOR_MEMORY_VERDICT ? 'GROWING' : 'growing?') : 'flat';
+          growth = `RSS floor last quarter ${sign(pct)}${pct.toFixed(1)}% (${sign(last - first)}${mib(last - first)} MiB)${gcs.length ? `, ${gcs.length} full GCs (too few to judge the heap)` : ''}; ${overall}`;
+        }
       }
       if (verdict === 'growing?') advisory.push(p.name);
       else if (verdict !== 'flat') leaks.push(`memory of ${p.name}`);

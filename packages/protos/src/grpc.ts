@@ -1,5 +1,16 @@
-import { loadSync, type Options, type PackageDefinition } from "@grpc/proto-loader";
+import { createRequire } from "node:module";
+import type { Options, PackageDefinition } from "@grpc/proto-loader";
 import { includeDirs } from "./include.js";
+
+/**
+ * `@grpc/proto-loader`, loaded on first use: processes that only need `loadRoot` (shims, whose
+ * start-up every task create waits for) never load it.
+ */
+let protoLoader: typeof import("@grpc/proto-loader") | undefined;
+function loader(): typeof import("@grpc/proto-loader") {
+  protoLoader ??= createRequire(import.meta.url)("@grpc/proto-loader") as typeof import("@grpc/proto-loader");
+  return protoLoader;
+}
 
 /**
  * Default `@grpc/proto-loader` options used by `loadGrpcPackage`.
@@ -34,5 +45,5 @@ export function loadGrpcPackage(
   files: readonly string[],
   options: Partial<Options> = {},
 ): PackageDefinition {
-  return loadSync([...files], { ...GRPC_LOADER_OPTIONS, ...options, includeDirs: includeDirs() });
+  return loader().loadSync([...files], { ...GRPC_LOADER_OPTIONS, ...options, includeDirs: includeDirs() });
 }
