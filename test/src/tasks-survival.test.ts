@@ -16,9 +16,8 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
-import { TASKS_PROTO, loadGrpcPackage } from '@flotilla/protos';
 import { TASK_DIR, buildBusyboxImage, bundlesLeft, commandWords, ctr, ctrOk, mountsUnder, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
+import { tasksClient } from './tasks-client.js';
 
 const IMAGE = 'flotilla.test/busybox:latest';
 
@@ -125,20 +124,6 @@ async function removeCgroups(ns: string): Promise<void> {
   }
 }
 
-/** A grpc-js client of containerd.services.tasks.v1.Tasks whose calls resolve to `{code, details, value}`. */
-function tasksClient(address: string, namespace: string) {
-  const pkg = grpc.loadPackageDefinition(loadGrpcPackage([TASKS_PROTO])) as any;
-  const client = new pkg.containerd.services.tasks.v1.Tasks(`unix:${address}`, grpc.credentials.createInsecure());
-  const call = (method: string, req: object) =>
-    new Promise<{ code: number; details: string; value?: any }>((resolve) => {
-      const md = new grpc.Metadata();
-      md.set('containerd-namespace', namespace);
-      client[method](req, md, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, value: any) =>
-        resolve(err ? { code: err.code, details: err.details } : { code: 0, details: '', value }),
-      );
-    });
-  return { call, close: () => client.close() };
-}
 
 /** Runs `fn` over `items`, `n` at a time. */
 async function inBatches<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {

@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TASKS_PROTO, loadGrpcPackage } from '@flotilla/protos';
 import { TASK_DIR, buildBusyboxImage, bundlesLeft, ctr, ctrOk, mountsUnder, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
 import { startCtrEvents } from './ctr-events.js';
+import { tasksClient } from './tasks-client.js';
 
 const IMAGE = 'flotilla.test/busybox:latest';
 /** A namespace of our own: ctr puts containers in cgroup /<namespace>/<id>, shared by every daemon on the machine. */
@@ -41,20 +41,6 @@ async function taskList(address: string): Promise<{ id: string; pid: number; sta
     });
 }
 
-/** A grpc-js client of containerd.services.tasks.v1.Tasks whose calls resolve to `{code, details, value}`. */
-function tasksClient(address: string) {
-  const pkg = grpc.loadPackageDefinition(loadGrpcPackage([TASKS_PROTO])) as any;
-  const client = new pkg.containerd.services.tasks.v1.Tasks(`unix:${address}`, grpc.credentials.createInsecure());
-  const call = (method: string, req: object, namespace = NS) =>
-    new Promise<{ code: number; details: string; value?: any }>((resolve) => {
-      const md = new grpc.Metadata();
-      md.set('containerd-namespace', namespace);
-      client[method](req, md, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, value: any) =>
-        resolve(err ? { code: err.code, details: err.details } : { code: 0, details: '', value }),
-      );
-    });
-  return { call, close: () => client.close() };
-}
 
 const SHIMS = [
   { name: "Flotilla's shim", config: '' },
@@ -82,7 +68,7 @@ describe(`tasks under flotilla up (ctr, ${shim.name}, runc)`, () => {
       stack = await startFlotilla({ args });
       A = stack.address;
       await ctrOk(A, ['images', 'import', archive], { namespace: NS });
-      api = tasksClient(A);
+      api = tasksClient(A, NS);
     },
     { timeout: 60_000 },
   );
