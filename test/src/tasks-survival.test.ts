@@ -16,7 +16,7 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TASK_DIR, buildBusyboxImage, bundlesLeft, commandWords, ctr, ctrOk, mountsUnder, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
+import { TASK_DIR, buildBusyboxImage, bundlesLeft, commandWords, ctr, ctrOk, mountsUnder, parseTaskList, processRuns, type TaskRow, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
 import { tasksClient } from './tasks-client.js';
 
 const IMAGE = 'flotilla.test/busybox:latest';
@@ -27,11 +27,7 @@ const IDS = Array.from({ length: COUNT }, (_, i) => `c${i}`);
 const EXITER = 'x1';
 const EXITER_CMD = ['sh', '-c', "trap 'exit 5' TERM; while :; do sleep 1; done"];
 
-interface Task {
-  id: string;
-  pid: number;
-  status: string;
-}
+type Task = TaskRow;
 
 /** Words of `pid`'s command line, or undefined once it is gone. */
 const cmdline = (pid: number): string[] | undefined => {
@@ -154,17 +150,7 @@ describe(`20 containers survive kill -9 of runtime, gateway, and the whole Floti
   const ctrNs = (args: string[], timeoutMs = 30_000) => ctrOk(A, args, { namespace: NS, timeoutMs });
 
   /** `ctr task ls` as rows, sorted by id. */
-  const taskList = async (): Promise<Task[]> =>
-    (await ctrNs(['task', 'ls']))
-      .trim()
-      .split('\n')
-      .slice(1)
-      .filter((l) => l.trim())
-      .map((l) => {
-        const [id, pid, status] = l.trim().split(/\s+/);
-        return { id: id!, pid: Number(pid), status: status! };
-      })
-      .sort((a, b) => a.id.localeCompare(b.id));
+  const taskList = async (): Promise<Task[]> => parseTaskList(await ctrNs(['task', 'ls'])).sort((a, b) => a.id.localeCompare(b.id));
 
   /** All 20 RUNNING with the pids they started with, and those pids still run. */
   const assertSurvivors = async (what: string) => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TASK_DIR, buildBusyboxImage, bundlesLeft, ctr, ctrOk, mountsUnder, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
+import { TASK_DIR, buildBusyboxImage, bundlesLeft, ctr, ctrOk, mountsUnder, parseTaskList, processRuns, shimProcesses, startFlotilla, waitFor, writeOciArchive, type FlotillaStack } from '@flotilla/testkit';
 import { startCtrEvents } from './ctr-events.js';
 import { tasksClient } from './tasks-client.js';
 
@@ -28,18 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const shimsOf = (address: string): number[] => shimProcesses(address).map((s) => s.pid);
 
 /** `ctr task ls` as rows. */
-async function taskList(address: string): Promise<{ id: string; pid: number; status: string }[]> {
-  const out = await ctrOk(address, ['task', 'ls'], { namespace: NS });
-  return out
-    .trim()
-    .split('\n')
-    .slice(1)
-    .filter((l) => l.trim())
-    .map((l) => {
-      const [id, pid, status] = l.trim().split(/\s+/);
-      return { id: id!, pid: Number(pid), status: status! };
-    });
-}
+const taskList = async (address: string) => parseTaskList(await ctrOk(address, ['task', 'ls'], { namespace: NS }));
 
 
 const SHIMS = [

@@ -33,3 +33,23 @@ export async function ctrOk(address: string, args: string[], opts: { input?: str
   if (r.code !== 0) throw new Error(`ctr ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
+
+/** One row of `ctr task ls`. */
+export interface TaskRow {
+  id: string;
+  pid: number;
+  status: string;
+}
+
+/** The rows of `ctr task ls` output (header dropped), in the order printed. */
+export function parseTaskList(out: string): TaskRow[] {
+  return out
+    .trim()
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [id, pid, status] = l.trim().split(/\s+/);
+      return { id: id!, pid: Number(pid), status: status! };
+    });
+}
