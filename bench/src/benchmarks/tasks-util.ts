@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SHIM_PROTO, loadRoot } from '@flotilla/protos';
-import { BUSYBOX_IMAGE_NAME, buildBusyboxImage, ctr, writeOciArchive } from '@flotilla/testkit';
+import { BUSYBOX_IMAGE_NAME, buildBusyboxImage, ctr, processRuns, writeOciArchive } from '@flotilla/testkit';
 import { NAMESPACE_METADATA_KEY, TtrpcClient, ttrpcClient } from '@flotilla/ttrpc';
 import { descendants, processName } from '../cpu.js';
 import { runCount, sleep } from '../load.js';
@@ -104,15 +104,8 @@ export function argvOf(pid: number): string[] | undefined {
   }
 }
 
-/** Whether `pid` runs (a zombie counts as gone). */
-export function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+/** Whether `pid` runs (a zombie counts as gone): testkit's check. */
+export const running = processRuns;
 
 /** Every pid on the machine. */
 export function allPids(): number[] {

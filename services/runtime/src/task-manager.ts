@@ -148,9 +148,9 @@ export class TaskManager {
    * their options name none (RuntimeConfig.runcRoot): a containerd on the same machine uses
    * runc's default root, and the same namespace and container id there must not collide.
    */
-  private shimOptions(binary: string, options: AnyValue | undefined): AnyValue | undefined {
+  private shimOptions(binary: string, flotillaShim: boolean, options: AnyValue | undefined): AnyValue | undefined {
     const runcRoot = this.o.config.runcRoot;
-    if (!runcRoot || !(/^containerd-shim-runc-v[12]$/.test(basename(binary)) || this.warm.isFlotillaShim(binary))) return options;
+    if (!runcRoot || !(flotillaShim || /^containerd-shim-runc-v[12]$/.test(basename(binary)))) return options;
     if (options && options.type_url !== RUNC_OPTIONS) return options;
     const type = this.o.root.lookupType(RUNC_OPTIONS);
     const fields = options ? (type.toObject(type.decode(options.value), { longs: Number }) as Record<string, unknown>) : {};
@@ -282,13 +282,14 @@ export class TaskManager {
       await deleteBundle(b).catch(() => undefined);
       throw err;
     }
-    const options = this.shimOptions(binary, c.options);
+    const flotillaShim = this.warm.isFlotillaShim(binary);
+    const options = this.shimOptions(binary, flotillaShim, c.options);
     const cmd = this.command(b, binary);
     let task: ShimTask;
     try {
       // Not cancelled with the call: killing `start` midway could leave a daemonized shim nobody knows.
       const encoded = options ? encodeAnyMessage(options) : undefined;
-      const started = (await this.warm.start(cmd, encoded)) ?? (await startShim(cmd, encoded));
+      const started = (flotillaShim ? await this.warm.start(cmd, encoded) : undefined) ?? (await startShim(cmd, encoded));
       try {
         task = await ShimTask.connect(b, binary, started.address, this.o.root, { shimLog, timeoutMs: this.o.config.timeouts.load });
       } catch (err) {
@@ -491,7 +492,7 @@ export class TaskManager {
     // Idle shims only when the default runtime (ctr's, kubelet's) is Flotilla's shim; otherwise
     // the pool fills once a task uses it.
     const dflt = this.o.config.runtimes['io.containerd.runc.v2'];
-    if (dflt && this.warm.serves(dflt)) this.warm.fill();
+    if (dflt && this.warm.isFlotillaShim(dflt)) this.warm.fill();
   }
 
   /** A teardown interrupted by a crash: stop the shim if it is still there, remove the bundle. */

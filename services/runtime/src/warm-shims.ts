@@ -109,13 +109,11 @@ export class WarmShims {
   private readonly starting: { shim: Promise<WarmShim | undefined>; taken: boolean }[] = [];
   private earlyDeaths = 0;
   private closed = false;
-  private readonly launcherPath: string | undefined;
-
+  /** The launcher's real path: what `isFlotillaShim` compares with. */
   private readonly flotillaShim: string | undefined;
 
   constructor(private readonly o: WarmShimsOptions) {
     this.flotillaShim = o.launcher ? realPath(o.launcher) : undefined;
-    this.launcherPath = o.size > 0 ? this.flotillaShim : undefined;
   }
 
   /** Whether `binary` is Flotilla's shim (this checkout's launcher, by real path). */
@@ -128,20 +126,15 @@ export class WarmShims {
     this.refill();
   }
 
-  /** Whether tasks of shim `binary` can use the pool. */
-  serves(binary: string): boolean {
-    return this.launcherPath !== undefined && realPath(binary) === this.launcherPath;
-  }
-
   /**
    * Hands task `cmd` to a warm shim and returns the address it serves (the same answer as
-   * `<shim> start`). With none idle, one is started for this task alone: one Node start-up
-   * instead of `start`'s two. Undefined when the pool does not serve `cmd.binary` or the shim
-   * died before answering (the caller then runs `start`). A shim that reports the task's group
-   * already served stays warm.
+   * `<shim> start`); `cmd.binary` must be Flotilla's shim ({@link isFlotillaShim}). With none
+   * idle, one is started for this task alone: one Node start-up instead of `start`'s two.
+   * Undefined when the pool is off (`warm_shims = 0`) or the shim died before answering (the
+   * caller then runs `start`). A shim that reports the task's group already served stays warm.
    */
   async start(cmd: ShimCommand, options: Uint8Array | undefined): Promise<StartResult | undefined> {
-    if (!this.serves(cmd.binary)) return undefined;
+    if (!this.enabled) return undefined;
     const shim = this.idle.shift() ?? (await this.next());
     this.refill();
     if (!shim) return undefined;
@@ -179,12 +172,16 @@ export class WarmShims {
     else this.idle.push(shim);
   }
 
+  private get enabled(): boolean {
+    return this.o.size > 0 && this.flotillaShim !== undefined;
+  }
+
   private get canSpawn(): boolean {
     return !this.closed && this.earlyDeaths < MAX_EARLY_DEATHS;
   }
 
   private refill(): void {
-    if (!this.launcherPath) return;
+    if (!this.enabled) return;
     while (this.canSpawn && this.idle.length + this.starting.filter((s) => !s.taken).length < this.o.size) this.startOne();
   }
 
